@@ -1,0 +1,1 @@
+//! Benchmarks of green (see docs/PERFORMANCE.md).

@@ -1,0 +1,603 @@
+//! Hub: the per-thread scheduler that runs greenlets, timers and I/O.
+//!
+//! One hub per OS thread, created the first time the thread does a green
+//! operation. The thread's own stack is the *main context*: when code there
+//! blocks on a green operation, the thread runs [`Hub::run_until_main_ready`]
+//! until the operation can complete, resuming greenlets one at a time. A
+//! greenlet that blocks suspends back into that loop.
+//!
+//! Everything here is thread-local and single-threaded (`Cell`/`RefCell`,
+//! never held across a switch). The only state other threads touch is
+//! [`HubShared`]: an inbox of messages and a `mio::Waker` to interrupt the
+//! poll.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use crossbeam_queue::SegQueue;
+use parking_lot::Mutex;
+
+use crate::greenlet::{Record, State, Wait};
+use crate::io::Source;
+use crate::slab::{Key, Slab};
+use crate::stack::{PooledStack, StackPool};
+use crate::timer::{TimerKey, Timers};
+use crate::{diag, sys};
+
+pub(crate) type Co = Coroutine<(), (), (), PooledStack>;
+pub(crate) type GreenYielder = Yielder<(), ()>;
+
+/// Greenlets resumed between two looks at I/O and timers, so a run queue
+/// that never empties cannot starve sockets.
+const BATCH: usize = 61;
+/// Green operations a greenlet may complete without blocking before it is
+/// made to yield once (see DESIGN.md, "Fairness").
+pub(crate) const BUDGET: u32 = 128;
+/// How often a hub that looks deadlocked but shares the process with other
+/// threads re-checks whether those threads are still there.
+const DEADLOCK_RECHECK: Duration = Duration::from_millis(50);
+
+const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
+
+const AWAKE: u8 = 0;
+const SLEEPING: u8 = 1;
+const NOTIFIED: u8 = 2;
+
+static NEXT_HUB_ID: AtomicU64 = AtomicU64::new(1);
+
+/// What other threads may ask of a hub.
+#[derive(Debug)]
+pub(crate) enum Message {
+    Unpark(Key),
+    Kill(Key),
+    Deregister(Key),
+}
+
+/// The part of a hub other threads can reach.
+#[derive(Debug)]
+pub(crate) struct HubShared {
+    pub(crate) id: u64,
+    inbox: SegQueue<Message>,
+    sleep: AtomicU8,
+    waker: mio::Waker,
+    pub(crate) registry: mio::Registry,
+    /// `spawn_blocking` jobs of this hub still running on the pool.
+    pub(crate) blocking_in_flight: AtomicUsize,
+    closed: AtomicBool,
+    /// Greenlet switches, mirrored for the watchdog.
+    pub(crate) switches: AtomicU64,
+    /// Id of the greenlet running now, 0 while the hub loop or the main
+    /// context runs.
+    pub(crate) running: AtomicU64,
+    /// Name of the running greenlet, kept only while the watchdog is on.
+    pub(crate) running_name: Mutex<Option<Arc<str>>>,
+}
+
+impl HubShared {
+    /// Hands a message to the hub from any thread and wakes its poll if it
+    /// sleeps. Messages to a hub whose thread has ended are dropped.
+    pub(crate) fn send(&self, msg: Message) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        self.inbox.push(msg);
+        if self.sleep.swap(NOTIFIED, Ordering::SeqCst) == SLEEPING {
+            // A failed wake leaves the message queued; the hub finds it on
+            // its next turn, so nothing is lost.
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// The scheduler of one OS thread.
+pub(crate) struct Hub {
+    pub(crate) shared: Arc<HubShared>,
+    pub(crate) greenlets: RefCell<Slab<Record>>,
+    pub(crate) main: Key,
+    current: Cell<Key>,
+    yielder: Cell<*const GreenYielder>,
+    run_queue: RefCell<VecDeque<Key>>,
+    idle_queue: RefCell<VecDeque<Key>>,
+    pub(crate) timers: RefCell<Timers<Key>>,
+    poll: RefCell<mio::Poll>,
+    events: RefCell<mio::Events>,
+    pub(crate) sources: RefCell<Slab<Source>>,
+    pub(crate) stacks: RefCell<StackPool>,
+    pub(crate) budget: Cell<u32>,
+    pub(crate) io_waiters: Cell<usize>,
+    in_loop: Cell<bool>,
+    tearing_down: Cell<bool>,
+    pub(crate) switches: Cell<u64>,
+    pub(crate) polls: Cell<u64>,
+    _alt_stack: Option<sys::AltStack>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("id", &self.shared.id).finish()
+    }
+}
+
+thread_local! {
+    /// The hub of this thread, or null before the first green operation.
+    static CURRENT: Cell<*const Hub> = const { Cell::new(ptr::null()) };
+    /// Set once the hub has been torn down at thread exit.
+    static GONE: Cell<bool> = const { Cell::new(false) };
+    /// Owns the hub; its destructor tears the hub down at thread exit.
+    static OWNER: HubOwner = const { HubOwner(Cell::new(ptr::null())) };
+}
+
+struct HubOwner(Cell<*const Hub>);
+
+impl Drop for HubOwner {
+    fn drop(&mut self) {
+        let p = self.0.get();
+        if p.is_null() {
+            return;
+        }
+        // SAFETY: `p` came from `Box::into_raw` in `init_hub` and is freed
+        // only here, once.
+        let hub = unsafe { &*p };
+        hub.teardown();
+        let _ = CURRENT.try_with(|c| c.set(ptr::null()));
+        let _ = GONE.try_with(|g| g.set(true));
+        // SAFETY: as above; nothing refers to the hub any more.
+        drop(unsafe { Box::from_raw(p as *mut Hub) });
+    }
+}
+
+/// The hub of the calling thread, created on first use.
+///
+/// # Panics
+/// If called while the thread is being torn down after its hub was dropped.
+pub(crate) fn hub() -> &'static Hub {
+    let p = CURRENT.with(|c| c.get());
+    if !p.is_null() {
+        // SAFETY: the hub lives until the OWNER destructor at thread exit,
+        // and the returned reference never leaves this thread (Hub is !Send).
+        return unsafe { &*p };
+    }
+    init_hub()
+}
+
+/// The hub of the calling thread if it has one.
+pub(crate) fn try_hub() -> Option<&'static Hub> {
+    let p = CURRENT.try_with(|c| c.get()).ok()?;
+    // SAFETY: as in `hub`.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+#[cold]
+fn init_hub() -> &'static Hub {
+    if GONE.with(|g| g.get()) {
+        panic!("green: a green operation was called while this thread was exiting, after its hub was dropped");
+    }
+    let hub = match Hub::new() {
+        Ok(h) => h,
+        Err(e) => panic!("green: cannot create the hub for this thread: {e}"),
+    };
+    let p = Box::into_raw(Box::new(hub));
+    OWNER.with(|o| o.0.set(p));
+    CURRENT.with(|c| c.set(p));
+    diag::on_hub_created();
+    // SAFETY: just created; lives until thread exit as in `hub`.
+    let hub = unsafe { &*p };
+    diag::register_hub(&hub.shared);
+    hub
+}
+
+impl Hub {
+    fn new() -> io::Result<Hub> {
+        let poll = mio::Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        let registry = poll.registry().try_clone()?;
+        let shared = Arc::new(HubShared {
+            id: NEXT_HUB_ID.fetch_add(1, Ordering::Relaxed),
+            inbox: SegQueue::new(),
+            sleep: AtomicU8::new(AWAKE),
+            waker,
+            registry,
+            blocking_in_flight: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            switches: AtomicU64::new(0),
+            running: AtomicU64::new(0),
+            running_name: Mutex::new(None),
+        });
+        let mut greenlets = Slab::new();
+        let main = greenlets.insert(Record::main());
+        Ok(Hub {
+            shared,
+            greenlets: RefCell::new(greenlets),
+            main,
+            current: Cell::new(main),
+            yielder: Cell::new(ptr::null()),
+            run_queue: RefCell::new(VecDeque::new()),
+            idle_queue: RefCell::new(VecDeque::new()),
+            timers: RefCell::new(Timers::new()),
+            poll: RefCell::new(poll),
+            events: RefCell::new(mio::Events::with_capacity(1024)),
+            sources: RefCell::new(Slab::new()),
+            stacks: RefCell::new(StackPool::new()),
+            budget: Cell::new(BUDGET),
+            io_waiters: Cell::new(0),
+            in_loop: Cell::new(false),
+            tearing_down: Cell::new(false),
+            switches: Cell::new(0),
+            polls: Cell::new(0),
+            _alt_stack: sys::ensure_alt_stack(),
+        })
+    }
+
+    /// Key of the running greenlet (the main context's key outside any).
+    pub(crate) fn current(&self) -> Key {
+        self.current.get()
+    }
+
+    pub(crate) fn in_main(&self) -> bool {
+        self.current.get() == self.main
+    }
+
+    pub(crate) fn is_tearing_down(&self) -> bool {
+        self.tearing_down.get()
+    }
+
+    /// Queues a greenlet that just became ready.
+    pub(crate) fn push_ready(&self, key: Key) {
+        self.run_queue.borrow_mut().push_back(key);
+    }
+
+    /// Makes a parked greenlet ready; otherwise leaves it a wake-up permit
+    /// so its next park returns at once. Stale keys are ignored.
+    pub(crate) fn unpark(&self, key: Key) {
+        let mut gs = self.greenlets.borrow_mut();
+        let Some(rec) = gs.get_mut(key) else { return };
+        if rec.state == State::Parked {
+            rec.state = State::Ready;
+            drop(gs);
+            self.push_ready(key);
+        } else {
+            rec.notified = true;
+        }
+    }
+
+    /// Marks a greenlet killed and wakes it so it unwinds.
+    pub(crate) fn kill(&self, key: Key) {
+        let mut gs = self.greenlets.borrow_mut();
+        let Some(rec) = gs.get_mut(key) else { return };
+        if key == self.main || rec.killed {
+            return;
+        }
+        rec.killed = true;
+        if rec.state == State::Parked {
+            rec.state = State::Ready;
+            drop(gs);
+            self.push_ready(key);
+        }
+    }
+
+    /// Registers the yielder of the greenlet now starting on its stack.
+    pub(crate) fn set_yielder(&self, y: *const GreenYielder) {
+        self.yielder.set(y);
+        if let Some(rec) = self.greenlets.borrow_mut().get_mut(self.current.get()) {
+            rec.yielder = y;
+        }
+    }
+
+    /// Switches away from the running greenlet back to the hub loop, or, in
+    /// the main context, runs the hub loop until the main context is ready.
+    pub(crate) fn switch_out(&self) {
+        if self.in_main() {
+            self.run_until_main_ready();
+        } else {
+            let y = self.yielder.get();
+            // SAFETY: `y` is the yielder of the running greenlet, set when it
+            // was resumed; it lives on that greenlet's stack, which is the
+            // stack we are running on now.
+            unsafe { (*y).suspend(()) };
+            // Back from the loop: we are current again.
+        }
+        self.budget.set(BUDGET);
+    }
+
+    /// Resumes one ready greenlet until it suspends or finishes.
+    fn resume(&self, key: Key) {
+        let (mut co, yielder, id) = {
+            let mut gs = self.greenlets.borrow_mut();
+            let Some(rec) = gs.get_mut(key) else { return };
+            if rec.state != State::Ready {
+                return;
+            }
+            let Some(co) = rec.co.take() else { return };
+            rec.state = State::Running;
+            (co, rec.yielder, rec.id)
+        };
+        self.current.set(key);
+        self.yielder.set(yielder);
+        self.budget.set(BUDGET);
+        let n = self.switches.get() + 1;
+        self.switches.set(n);
+        self.shared.switches.store(n, Ordering::Relaxed);
+        self.shared.running.store(id, Ordering::Relaxed);
+        if diag::watchdog_enabled() {
+            let name = self
+                .greenlets
+                .borrow()
+                .get(key)
+                .and_then(|r| r.name.clone());
+            *self.shared.running_name.lock() = name;
+        }
+        let result = co.resume(());
+        self.current.set(self.main);
+        self.shared.running.store(0, Ordering::Relaxed);
+        match result {
+            CoroutineResult::Yield(()) => {
+                if let Some(rec) = self.greenlets.borrow_mut().get_mut(key) {
+                    rec.co = Some(co);
+                }
+            }
+            CoroutineResult::Return(()) => {
+                let rec = self.greenlets.borrow_mut().remove(key);
+                let deepest = rec.as_ref().map_or(0, |r| r.deepest);
+                if let Some(t) = rec.as_ref().and_then(|r| r.timer) {
+                    self.timers.borrow_mut().cancel(t);
+                }
+                drop(rec);
+                self.stacks.borrow_mut().put(co.into_stack(), deepest);
+            }
+        }
+    }
+
+    /// The hub loop, run on the thread's own stack while the main context
+    /// waits: resume ready greenlets, fire timers, poll I/O, read the inbox,
+    /// run idle greenlets when nothing else is ready, and fail fast on a
+    /// deadlock.
+    pub(crate) fn run_until_main_ready(&self) {
+        if self.in_loop.replace(true) {
+            panic!(
+                "green: a blocking green operation was called from code the hub loop runs directly \
+                 (a destructor dropped by the hub?); only greenlets and the main context may block"
+            );
+        }
+        struct LeaveLoop<'a>(&'a Cell<bool>);
+        impl Drop for LeaveLoop<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _leave = LeaveLoop(&self.in_loop);
+        loop {
+            for _ in 0..BATCH {
+                let next = self.run_queue.borrow_mut().pop_front();
+                let Some(key) = next else { break };
+                if key == self.main {
+                    return;
+                }
+                self.resume(key);
+            }
+            let fired = self.fire_timers();
+            let ready = !self.run_queue.borrow().is_empty();
+            let idle = !self.idle_queue.borrow().is_empty();
+            let timeout = if ready || idle || fired {
+                Some(Duration::ZERO)
+            } else {
+                match self.timers.borrow().next_deadline() {
+                    Some(d) => Some(d.saturating_duration_since(Instant::now())),
+                    None => self.deadlock_check(),
+                }
+            };
+            let events = self.poll_io(timeout);
+            self.drain_inbox();
+            if idle && !ready && !fired && events == 0 && self.run_queue.borrow().is_empty() {
+                self.wake_idle();
+            }
+        }
+    }
+
+    fn fire_timers(&self) -> bool {
+        if self.timers.borrow().len() == 0 {
+            return false;
+        }
+        let now = Instant::now();
+        let mut fired = false;
+        loop {
+            let next = self.timers.borrow_mut().pop_expired(now);
+            let Some(key) = next else { break };
+            fired = true;
+            let mut gs = self.greenlets.borrow_mut();
+            if let Some(rec) = gs.get_mut(key) {
+                rec.timer = None;
+                rec.timed_out = true;
+            }
+            drop(gs);
+            self.unpark(key);
+        }
+        fired
+    }
+
+    fn wake_idle(&self) {
+        let waiting: Vec<Key> = self.idle_queue.borrow_mut().drain(..).collect();
+        for key in waiting {
+            let is_idle = self
+                .greenlets
+                .borrow()
+                .get(key)
+                .is_some_and(|r| r.state == State::Parked && r.wait == Wait::Idle);
+            if is_idle {
+                self.unpark(key);
+            }
+        }
+    }
+
+    pub(crate) fn push_idle(&self, key: Key) {
+        self.idle_queue.borrow_mut().push_back(key);
+    }
+
+    /// Polls for I/O; `None` waits for ever. Returns the number of events.
+    fn poll_io(&self, mut timeout: Option<Duration>) -> usize {
+        let sleeping = timeout != Some(Duration::ZERO);
+        if sleeping
+            && self
+                .shared
+                .sleep
+                .compare_exchange(AWAKE, SLEEPING, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+        {
+            // Another thread sent something since our last look.
+            timeout = Some(Duration::ZERO);
+        }
+        self.polls.set(self.polls.get() + 1);
+        let mut events = self.events.borrow_mut();
+        let r = self.poll.borrow_mut().poll(&mut events, timeout);
+        self.shared.sleep.store(AWAKE, Ordering::SeqCst);
+        if let Err(e) = r {
+            if e.kind() != io::ErrorKind::Interrupted {
+                log::error!(target: "green", "green: poll failed: {e}");
+            }
+            return 0;
+        }
+        let mut n = 0;
+        for ev in events.iter() {
+            if ev.token() == WAKER_TOKEN {
+                continue;
+            }
+            n += 1;
+            self.on_io_event(Key::from_u64(ev.token().0 as u64), ev);
+        }
+        n
+    }
+
+    fn on_io_event(&self, key: Key, ev: &mio::event::Event) {
+        let mut wake = Vec::new();
+        {
+            let mut sources = self.sources.borrow_mut();
+            let Some(src) = sources.get_mut(key) else {
+                return;
+            };
+            let err = ev.is_error();
+            if ev.is_readable() || ev.is_read_closed() || err {
+                src.readable = true;
+                wake.append(&mut src.readers);
+            }
+            if ev.is_writable() || ev.is_write_closed() || err {
+                src.writable = true;
+                wake.append(&mut src.writers);
+            }
+        }
+        for k in wake {
+            self.unpark(k);
+        }
+    }
+
+    fn drain_inbox(&self) {
+        while let Some(msg) = self.shared.inbox.pop() {
+            match msg {
+                Message::Unpark(k) => self.unpark(k),
+                Message::Kill(k) => self.kill(k),
+                Message::Deregister(k) => crate::io::remove_source(self, k),
+            }
+        }
+    }
+
+    /// Called when nothing is ready and no timer is pending. Panics with a
+    /// report if nothing can ever wake the main context; otherwise returns
+    /// how long to poll.
+    fn deadlock_check(&self) -> Option<Duration> {
+        if self.io_waiters.get() > 0 {
+            return None; // a peer may send
+        }
+        if self.shared.blocking_in_flight.load(Ordering::Acquire) > 0 {
+            return None; // a pool thread will wake us
+        }
+        if !self.shared.inbox.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let others = sys::thread_count()
+            .map(|n| n.saturating_sub(1 + diag::idle_internal_threads()))
+            .unwrap_or(1);
+        if others > 0 {
+            // Another thread might hold a handle that wakes us; look again
+            // soon in case it goes away.
+            return Some(DEADLOCK_RECHECK);
+        }
+        let report = diag::deadlock_report();
+        panic!("{report}");
+    }
+
+    /// Pushes a deadline of a `Timeout` region onto the running greenlet.
+    pub(crate) fn push_deadline(&self, id: u64, deadline: Instant) {
+        if let Some(rec) = self.greenlets.borrow_mut().get_mut(self.current.get()) {
+            rec.deadlines.push((id, deadline));
+        }
+    }
+
+    pub(crate) fn pop_deadline(&self, id: u64) {
+        if let Some(rec) = self.greenlets.borrow_mut().get_mut(self.current.get()) {
+            if let Some(i) = rec.deadlines.iter().rposition(|d| d.0 == id) {
+                rec.deadlines.remove(i);
+            }
+        }
+    }
+
+    pub(crate) fn insert_timer(&self, deadline: Instant, key: Key) -> TimerKey {
+        self.timers.borrow_mut().insert(deadline, key)
+    }
+
+    /// Ends every greenlet still alive at thread exit: each is killed and
+    /// resumed so its destructors run; one that refuses to end is leaked.
+    fn teardown(&self) {
+        self.tearing_down.set(true);
+        self.shared.closed.store(true, Ordering::Release);
+        diag::unregister_hub(self.shared.id);
+        for _round in 0..3 {
+            let live: Vec<Key> = self
+                .greenlets
+                .borrow()
+                .iter()
+                .filter(|(k, _)| *k != self.main)
+                .map(|(k, _)| k)
+                .collect();
+            if live.is_empty() {
+                break;
+            }
+            for key in live {
+                let mut gs = self.greenlets.borrow_mut();
+                let Some(rec) = gs.get_mut(key) else { continue };
+                rec.killed = true;
+                if rec.state == State::Running {
+                    continue;
+                }
+                rec.state = State::Ready;
+                if let Some(t) = rec.timer.take() {
+                    drop(gs);
+                    self.timers.borrow_mut().cancel(t);
+                } else {
+                    drop(gs);
+                }
+                self.resume(key);
+            }
+        }
+        // Whatever still lives refused to end: forget it rather than force
+        // an unwind it would catch again.
+        let left: Vec<Record> = {
+            let mut gs = self.greenlets.borrow_mut();
+            let keys: Vec<Key> = gs
+                .iter()
+                .map(|(k, _)| k)
+                .filter(|k| *k != self.main)
+                .collect();
+            keys.into_iter().filter_map(|k| gs.remove(k)).collect()
+        };
+        for mut rec in left {
+            if let Some(co) = rec.co.take() {
+                log::warn!(target: "green", "green: greenlet {} did not end when killed at thread exit; its stack is leaked", rec.describe());
+                std::mem::forget(co);
+            }
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Parking: how a greenlet (or the main context) waits and who may wake it.
+//!
+//! # The wake-up protocol
+//!
+//! * Only the hub that owns a greenlet changes its state. An [`Unparker`]
+//!   used on that hub's thread wakes the greenlet directly; used on any
+//!   other thread it sends a message through the hub's lock-free inbox and
+//!   wakes the hub's poll with its `mio::Waker`.
+//! * A wake that arrives while the greenlet is not parked is kept as a
+//!   *permit*: its next park returns at once (as [`std::thread::park`]).
+//!   So the order *register as a waiter → re-check the condition → park*
+//!   never loses a wake-up.
+//! * Parks may return spuriously (a stale permit, an I/O event for another
+//!   direction): callers loop until their condition holds.
+//! * A park is a *blocking point*: a pending kill, or an expired deadline of
+//!   an enclosing [`Timeout`](crate::Timeout), unwinds from it instead of
+//!   returning. Wait lists must therefore remove their entry in a `Drop`
+//!   guard.
+
+use std::fmt;
+use std::panic;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::greenlet::{KillSignal, State, Wait};
+use crate::hub::{hub, try_hub, Hub, HubShared, Message};
+use crate::slab::Key;
+use crate::timeout::TimeoutSignal;
+
+/// Wakes one parked greenlet (or main context), from any thread.
+///
+/// Obtained with [`current_unparker`] before parking; cheap to clone.
+#[derive(Clone)]
+pub struct Unparker {
+    hub: Arc<HubShared>,
+    key: Key,
+}
+
+impl fmt::Debug for Unparker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Unparker")
+            .field("hub", &self.hub.id)
+            .field("greenlet", &self.key.to_u64())
+            .finish()
+    }
+}
+
+impl PartialEq for Unparker {
+    fn eq(&self, other: &Self) -> bool {
+        self.hub.id == other.hub.id && self.key == other.key
+    }
+}
+
+impl Eq for Unparker {}
+
+impl Unparker {
+    /// Wakes the greenlet if it is parked; otherwise its next park returns
+    /// at once. Waking a greenlet that has ended does nothing.
+    pub fn unpark(&self) {
+        match try_hub() {
+            Some(h) if h.shared.id == self.hub.id => h.unpark(self.key),
+            _ => self.hub.send(Message::Unpark(self.key)),
+        }
+    }
+}
+
+/// An [`Unparker`] for the running greenlet (or main context).
+pub fn current_unparker() -> Unparker {
+    let h = hub();
+    Unparker {
+        hub: h.shared.clone(),
+        key: h.current(),
+    }
+}
+
+/// Parks the running greenlet until it is unparked; the hub runs others
+/// meanwhile. `reason` shows in [`dump`](crate::dump) and deadlock reports.
+///
+/// May return spuriously. Unwinds if the greenlet is killed or a
+/// [`Timeout`](crate::Timeout) around it expires.
+pub fn park(reason: &'static str) {
+    park_with(Wait::Other(reason), None);
+}
+
+/// Like [`park`], but returns `false` once `deadline` has passed (`None`:
+/// no deadline). `true` means unparked, or spurious.
+pub fn park_until(deadline: Option<Instant>, reason: &'static str) -> bool {
+    park_with(Wait::Other(reason), deadline)
+}
+
+/// Puts the record back to running after a park, also when the park
+/// unwinds (kill, timeout, or the deadlock panic in the main context).
+struct Restore<'a> {
+    hub: &'a Hub,
+    key: Key,
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        let timer = {
+            let mut gs = self.hub.greenlets.borrow_mut();
+            let Some(rec) = gs.get_mut(self.key) else {
+                return;
+            };
+            rec.state = State::Running;
+            rec.wait = Wait::Nothing;
+            rec.timer.take()
+        };
+        if let Some(t) = timer {
+            self.hub.timers.borrow_mut().cancel(t);
+        }
+    }
+}
+
+fn throw_kill() -> ! {
+    panic::resume_unwind(Box::new(KillSignal))
+}
+
+/// Delivers a pending kill or an expired `Timeout` of the running greenlet.
+fn checkpoint(hub: &Hub, key: Key) {
+    let (killed, region) = {
+        let gs = hub.greenlets.borrow();
+        let Some(rec) = gs.get(key) else { return };
+        (
+            rec.killed,
+            rec.deadlines.iter().min_by_key(|d| d.1).copied(),
+        )
+    };
+    if killed {
+        throw_kill();
+    }
+    if let Some((id, at)) = region {
+        if Instant::now() >= at {
+            panic::resume_unwind(Box::new(TimeoutSignal(id)));
+        }
+    }
+}
+
+/// The one park every blocking operation goes through. Returns `false` if
+/// `deadline` passed, `true` if unparked (or spuriously).
+pub(crate) fn park_with(wait: Wait, deadline: Option<Instant>) -> bool {
+    let hub = hub();
+    let key = hub.current();
+    checkpoint(hub, key);
+    let marker = 0u8;
+    let sp = &marker as *const u8 as usize;
+    let wake_at = {
+        let mut gs = hub.greenlets.borrow_mut();
+        let Some(rec) = gs.get_mut(key) else {
+            return true;
+        };
+        if rec.notified {
+            rec.notified = false;
+            return true;
+        }
+        let region = rec.deadlines.iter().map(|d| d.1).min();
+        if let Some(d) = deadline {
+            if Instant::now() >= d {
+                return false;
+            }
+        }
+        rec.state = State::Parked;
+        rec.wait = wait;
+        rec.timed_out = false;
+        if rec.deepest == 0 || sp < rec.deepest {
+            rec.deepest = sp;
+        }
+        match (deadline, region) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    };
+    if let Some(at) = wake_at {
+        let t = hub.insert_timer(at, key);
+        if let Some(rec) = hub.greenlets.borrow_mut().get_mut(key) {
+            rec.timer = Some(t);
+        }
+    }
+    let restore = Restore { hub, key };
+    hub.switch_out();
+    drop(restore);
+    let timed_out = hub
+        .greenlets
+        .borrow_mut()
+        .get_mut(key)
+        .is_some_and(|r| std::mem::take(&mut r.timed_out));
+    checkpoint(hub, key);
+    !(timed_out && deadline.is_some_and(|d| Instant::now() >= d))
+}
+
+/// Lets every other ready greenlet run once, then continues; a blocking
+/// point (kill and `Timeout` are delivered here). Mirrors
+/// [`std::thread::yield_now`] and gevent's `sleep(0)`.
+pub fn yield_now() {
+    let hub = hub();
+    let key = hub.current();
+    checkpoint(hub, key);
+    {
+        let mut gs = hub.greenlets.borrow_mut();
+        let Some(rec) = gs.get_mut(key) else { return };
+        rec.state = State::Ready;
+        rec.wait = Wait::Yield;
+    }
+    hub.push_ready(key);
+    let restore = Restore { hub, key };
+    hub.switch_out();
+    drop(restore);
+    checkpoint(hub, key);
+}
+
+/// Blocks the running greenlet for `dur`; other greenlets run meanwhile.
+/// `sleep(Duration::ZERO)` yields once, like gevent's `sleep(0)`. A
+/// duration too large to represent sleeps for ever (until killed).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let t = Instant::now();
+/// green_runtime::sleep(Duration::from_millis(10));
+/// assert!(t.elapsed() >= Duration::from_millis(10));
+/// ```
+pub fn sleep(dur: Duration) {
+    if dur.is_zero() {
+        yield_now();
+        return;
+    }
+    let deadline = Instant::now().checked_add(dur);
+    while park_with(Wait::Sleep, deadline) {}
+}
+
+/// Blocks the running greenlet until `deadline`.
+pub fn sleep_until(deadline: Instant) {
+    while park_with(Wait::Sleep, Some(deadline)) {}
+}
+
+/// Waits until the hub has nothing else to do: no greenlet ready, no I/O
+/// ready, no timer due (GLib's idle priority). Useful for background work
+/// that must never delay I/O.
+pub fn idle() {
+    let hub = hub();
+    let key = hub.current();
+    if let Some(rec) = hub.greenlets.borrow_mut().get_mut(key) {
+        rec.notified = false;
+    }
+    hub.push_idle(key);
+    park_with(Wait::Idle, None);
+}
+
+/// Spends one unit of the running greenlet's budget of operations that
+/// completed without blocking; when it runs out, yields once so one
+/// always-ready socket cannot starve the others. Green operations call this
+/// on their fast path; CPU-bound code can call it in its loops.
+#[inline]
+pub fn consume_budget() {
+    let hub = hub();
+    let b = hub.budget.get();
+    if b == 0 {
+        yield_now();
+    } else {
+        hub.budget.set(b - 1);
+    }
+}
+
+/// A deadline `dur` from now, or `None` if it cannot be represented (a
+/// duration that large means "no deadline").
+pub fn deadline_after(dur: Duration) -> Option<Instant> {
+    Instant::now().checked_add(dur)
+}

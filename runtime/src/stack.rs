@@ -1,0 +1,404 @@
+//! Stacks: greenlet stacks carved out of large mmap slabs, with a guard page
+//! under each and a per-hub pool that recycles them.
+//!
+//! A slab is one `mmap` of `count × (guard + stack)` bytes. Guards are
+//! installed with `MADV_GUARD_INSTALL` where the kernel has it, which keeps
+//! the whole slab one VMA, so the number of stacks is not bounded by
+//! `vm.max_map_count`; older kernels fall back to `mprotect` (two VMAs per
+//! stack). Memory is committed lazily: a greenlet that never goes deep
+//! touches one or two pages.
+//!
+//! The top [`HEADER`] bytes of every stack hold the name and id of the
+//! greenlet running on it, so the fault handler can name the greenlet that
+//! overflowed without touching any lock or allocator.
+
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use corosensei::stack::{Stack, StackPointer};
+
+use crate::sys;
+
+/// Bytes at the top of each stack reserved for the [`Header`].
+pub(crate) const HEADER: usize = 64;
+/// Smallest stack a greenlet may ask for.
+pub(crate) const MIN_STACK_SIZE: usize = 16 * 1024;
+/// Stack size used when neither the builder nor the environment says.
+pub(crate) const DEFAULT_STACK_SIZE: usize = 128 * 1024;
+/// Depth a recycled stack may keep committed; deeper pages are discarded.
+const TRIM_KEEP: usize = 16 * 1024;
+/// Free stacks kept warm per size class; beyond that, freed stacks are
+/// discarded down to their top page.
+const FREE_HOT: usize = 1024;
+/// Bytes of stack mapped per slab (virtual; committed lazily).
+const SLAB_BYTES: usize = 128 * 1024 * 1024;
+/// Most stacks in one slab.
+const MAX_PER_SLAB: usize = 1024;
+
+/// What the fault handler reads at the top of a running greenlet's stack.
+#[repr(C)]
+pub(crate) struct Header {
+    name_ptr: *const u8,
+    name_len: usize,
+    id: u64,
+    size: usize,
+}
+
+/// A stack from the pool, handed to corosensei.
+#[derive(Debug)]
+pub(crate) struct PooledStack {
+    /// Lowest address of the slot (the guard page starts here).
+    slot: NonNull<u8>,
+    /// Index of the size class in the pool that owns it.
+    class: usize,
+    /// Address just above the usable stack (below the header).
+    top: usize,
+    /// Lowest usable address (just above the guard).
+    limit: usize,
+}
+
+// SAFETY: `base()`..`limit()` is a region of `size` writable bytes that this
+// `PooledStack` owns exclusively until it is given back to the pool; the
+// guard page below `limit` faults on access.
+unsafe impl Stack for PooledStack {
+    fn base(&self) -> StackPointer {
+        // `top` is non-zero: it is inside a mapping.
+        StackPointer::new(self.top).unwrap_or(StackPointer::MIN)
+    }
+    fn limit(&self) -> StackPointer {
+        StackPointer::new(self.limit).unwrap_or(StackPointer::MIN)
+    }
+}
+
+impl PooledStack {
+    /// Records who runs on this stack, for the overflow report.
+    pub(crate) fn set_owner(&mut self, name: Option<&str>, id: u64) {
+        let (name_ptr, name_len) = name.map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len()));
+        let header = Header {
+            name_ptr,
+            name_len,
+            id,
+            size: self.top - self.limit,
+        };
+        // SAFETY: the header area is the HEADER bytes above `top`, inside
+        // this stack's slot, owned by us and suitably aligned (top is
+        // 16-aligned).
+        unsafe { (self.top as *mut Header).write(header) };
+    }
+
+    /// Usable size in bytes.
+    #[cfg(test)]
+    pub(crate) fn size(&self) -> usize {
+        self.top - self.limit
+    }
+}
+
+struct Slab {
+    base: NonNull<u8>,
+    len: usize,
+    /// Slots handed out at least once (they have their guard).
+    used: usize,
+    count: usize,
+    registry_slot: Option<usize>,
+}
+
+struct Class {
+    /// Usable stack bytes plus HEADER, a multiple of the page size.
+    size: usize,
+    guard: usize,
+    free: Vec<NonNull<u8>>,
+    slabs: Vec<Slab>,
+    in_use: usize,
+}
+
+impl Class {
+    fn stride(&self) -> usize {
+        self.guard + self.size
+    }
+}
+
+/// The per-hub pool of stacks, one size class per distinct stack size.
+pub(crate) struct StackPool {
+    classes: Vec<Class>,
+    mapped_bytes: usize,
+}
+
+impl std::fmt::Debug for StackPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StackPool")
+            .field("in_use", &self.in_use())
+            .field("pooled", &self.pooled())
+            .finish()
+    }
+}
+
+/// Rounds a requested stack size to what the pool hands out.
+pub(crate) fn round_size(requested: usize) -> usize {
+    let page = sys::page_size();
+    let want = requested.max(MIN_STACK_SIZE).saturating_add(HEADER);
+    want.div_ceil(page).saturating_mul(page)
+}
+
+impl StackPool {
+    pub(crate) fn new() -> Self {
+        StackPool {
+            classes: Vec::new(),
+            mapped_bytes: 0,
+        }
+    }
+
+    /// Stacks currently lent out.
+    pub(crate) fn in_use(&self) -> usize {
+        self.classes.iter().map(|c| c.in_use).sum()
+    }
+
+    /// Stacks waiting in the pool for reuse.
+    pub(crate) fn pooled(&self) -> usize {
+        self.classes.iter().map(|c| c.free.len()).sum()
+    }
+
+    /// Virtual bytes mapped for stacks.
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        self.mapped_bytes
+    }
+
+    /// Takes a stack of at least `requested` usable bytes.
+    pub(crate) fn get(&mut self, requested: usize) -> io::Result<PooledStack> {
+        let size = round_size(requested);
+        let class = match self.classes.iter().position(|c| c.size == size) {
+            Some(i) => i,
+            None => {
+                self.classes.push(Class {
+                    size,
+                    guard: sys::page_size(),
+                    free: Vec::new(),
+                    slabs: Vec::new(),
+                    in_use: 0,
+                });
+                self.classes.len() - 1
+            }
+        };
+        let slot = match self.classes[class].free.pop() {
+            Some(slot) => slot,
+            None => self.carve(class)?,
+        };
+        let c = &mut self.classes[class];
+        c.in_use += 1;
+        let base = slot.as_ptr() as usize;
+        Ok(PooledStack {
+            slot,
+            class,
+            top: base + c.stride() - HEADER,
+            limit: base + c.guard,
+        })
+    }
+
+    /// Takes a never-used slot from the newest slab, mapping a slab if needed.
+    fn carve(&mut self, class: usize) -> io::Result<NonNull<u8>> {
+        let c = &mut self.classes[class];
+        let stride = c.stride();
+        let need_slab = c.slabs.last().is_none_or(|s| s.used == s.count);
+        if need_slab {
+            let count = (SLAB_BYTES / stride).clamp(1, MAX_PER_SLAB);
+            let len = count * stride;
+            let base = sys::map_reserve(len)?;
+            let registry_slot = register_slab(base.as_ptr() as usize, len, stride, c.guard);
+            c.slabs.push(Slab {
+                base,
+                len,
+                used: 0,
+                count,
+                registry_slot,
+            });
+            self.mapped_bytes += len;
+        }
+        let c = &mut self.classes[class];
+        let guard = c.guard;
+        let slab = c.slabs.last_mut().expect("a slab was just ensured");
+        // SAFETY: `used < count`, so the slot lies inside the slab.
+        let slot = unsafe { NonNull::new_unchecked(slab.base.as_ptr().add(slab.used * stride)) };
+        // SAFETY: the guard page is page-aligned, inside our slab, and unused.
+        unsafe { sys::install_guard(slot, guard)? };
+        slab.used += 1;
+        Ok(slot)
+    }
+
+    /// Gives a stack back. `deepest` is the lowest stack address the greenlet
+    /// was seen using (0 if unknown); pages below the kept depth are
+    /// returned to the kernel so a greenlet that once went deep does not pin
+    /// memory for ever.
+    pub(crate) fn put(&mut self, stack: PooledStack, deepest: usize) {
+        let Some(c) = self.classes.get_mut(stack.class) else {
+            return;
+        };
+        c.in_use -= 1;
+        let keep_from = if c.free.len() >= FREE_HOT {
+            stack.top.saturating_sub(sys::page_size())
+        } else {
+            stack.top.saturating_sub(TRIM_KEEP)
+        };
+        let deep = deepest != 0 && deepest < keep_from;
+        if deep || c.free.len() >= FREE_HOT {
+            let start = stack.limit;
+            let end = keep_from & !(sys::page_size() - 1);
+            if end > start {
+                if let Some(p) = NonNull::new(start as *mut u8) {
+                    // SAFETY: the range is inside this stack, which nothing
+                    // runs on any more.
+                    unsafe { sys::discard(p, end - start) };
+                }
+            }
+        }
+        c.free.push(stack.slot);
+    }
+}
+
+impl Drop for StackPool {
+    fn drop(&mut self) {
+        for c in &mut self.classes {
+            if c.in_use != 0 {
+                // A greenlet still owns a stack of this class (leaked on
+                // purpose at thread exit): keep its memory mapped.
+                continue;
+            }
+            for s in c.slabs.drain(..) {
+                if let Some(i) = s.registry_slot {
+                    unregister_slab(i);
+                }
+                // SAFETY: no stack of this slab is in use.
+                unsafe { sys::unmap(s.base, s.len) };
+            }
+        }
+    }
+}
+
+// ---- the process-wide slab registry read by the fault handler ----
+
+const MAX_SLABS: usize = 16 * 1024;
+
+struct SlabEntry {
+    base: AtomicUsize,
+    len: AtomicUsize,
+    stride: AtomicUsize,
+    guard: AtomicUsize,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_ENTRY: SlabEntry = SlabEntry {
+    base: AtomicUsize::new(0),
+    len: AtomicUsize::new(0),
+    stride: AtomicUsize::new(0),
+    guard: AtomicUsize::new(0),
+};
+static SLABS: [SlabEntry; MAX_SLABS] = [EMPTY_ENTRY; MAX_SLABS];
+
+fn register_slab(base: usize, len: usize, stride: usize, guard: usize) -> Option<usize> {
+    sys::install_fault_handler(on_fault);
+    for (i, e) in SLABS.iter().enumerate() {
+        if e.len.load(Ordering::Relaxed) == 0
+            && e.len
+                .compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            e.stride.store(stride, Ordering::Relaxed);
+            e.guard.store(guard, Ordering::Relaxed);
+            e.base.store(base, Ordering::Relaxed);
+            e.len.store(len, Ordering::Release);
+            return Some(i);
+        }
+    }
+    None // registry full: overflows in this slab get the default report
+}
+
+fn unregister_slab(i: usize) {
+    let e = &SLABS[i];
+    e.base.store(0, Ordering::Relaxed);
+    e.len.store(0, Ordering::Release);
+}
+
+/// Runs inside the SIGSEGV handler: async-signal-safe, no allocation.
+fn on_fault(addr: usize) -> bool {
+    for e in SLABS.iter() {
+        let len = e.len.load(Ordering::Acquire);
+        if len == 0 || len == usize::MAX {
+            continue;
+        }
+        let base = e.base.load(Ordering::Relaxed);
+        if addr < base || addr >= base + len {
+            continue;
+        }
+        let stride = e.stride.load(Ordering::Relaxed);
+        let guard = e.guard.load(Ordering::Relaxed);
+        let slot = (addr - base) / stride;
+        if (addr - base) % stride >= guard {
+            return false; // inside a stack proper: not an overflow
+        }
+        let header_addr = base + (slot + 1) * stride - HEADER;
+        // SAFETY: the header lies inside the same slab, above the guard; it
+        // was written when the greenlet started on this stack.
+        let h = unsafe { &*(header_addr as *const Header) };
+        report_overflow(h);
+    }
+    false
+}
+
+fn report_overflow(h: &Header) -> ! {
+    sys::write_stderr(b"\ngreen: greenlet '");
+    if h.name_ptr.is_null() {
+        sys::write_stderr(b"<unnamed>");
+    } else {
+        // SAFETY: the name belongs to the greenlet record, which lives while
+        // the greenlet runs, and it is the greenlet running now that faulted.
+        let name = unsafe { std::slice::from_raw_parts(h.name_ptr, h.name_len) };
+        sys::write_stderr(name);
+    }
+    let mut buf = [0u8; 20];
+    sys::write_stderr(b"' (id ");
+    sys::write_stderr(fmt_u64(h.id, &mut buf));
+    sys::write_stderr(b") has overflowed its stack of ");
+    sys::write_stderr(fmt_u64(h.size as u64, &mut buf));
+    sys::write_stderr(
+        b" bytes\ngreen: fatal runtime error: stack overflow; raise it with Builder::stack_size or GREEN_STACK_SIZE\n",
+    );
+    sys::abort()
+}
+
+fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacks_are_reused_and_guarded() {
+        let mut pool = StackPool::new();
+        let a = pool.get(DEFAULT_STACK_SIZE).unwrap();
+        let a_slot = a.slot;
+        assert!(a.size() >= DEFAULT_STACK_SIZE);
+        pool.put(a, 0);
+        let b = pool.get(DEFAULT_STACK_SIZE).unwrap();
+        assert_eq!(b.slot, a_slot, "a freed stack is reused");
+        assert_eq!(pool.in_use(), 1);
+        pool.put(b, 0);
+        assert_eq!(pool.pooled(), 1);
+    }
+
+    #[test]
+    fn formats_numbers() {
+        let mut b = [0; 20];
+        assert_eq!(fmt_u64(0, &mut b), b"0");
+        assert_eq!(fmt_u64(u64::MAX, &mut b), b"18446744073709551615");
+    }
+}

@@ -1,0 +1,249 @@
+//! Linux backend of the platform contract in `sys/mod.rs`.
+
+use std::io;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use std::sync::{Once, OnceLock};
+
+/// `MADV_GUARD_INSTALL` (Linux 6.13+): turns a range into guard pages without
+/// splitting the mapping, so thousands of guards cost one VMA. Not yet in
+/// the `libc` crate.
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// How guard pages are installed on this kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GuardKind {
+    /// `madvise(MADV_GUARD_INSTALL)`: no extra VMA per guard.
+    Madvise,
+    /// `mprotect(PROT_NONE)`: splits the mapping, two VMAs per stack.
+    Mprotect,
+}
+
+const GUARD_UNKNOWN: u8 = 0;
+const GUARD_MADVISE: u8 = 1;
+const GUARD_MPROTECT: u8 = 2;
+static GUARD_MODE: AtomicU8 = AtomicU8::new(GUARD_UNKNOWN);
+
+pub(crate) fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if n > 0 {
+            n as usize
+        } else {
+            4096
+        }
+    })
+}
+
+pub(crate) fn map_reserve(len: usize) -> io::Result<NonNull<u8>> {
+    // SAFETY: an anonymous private mapping at an address of the kernel's
+    // choosing touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned null"))
+}
+
+/// # Safety
+/// `ptr..ptr+len` must be a region returned by `map_reserve` that nothing
+/// uses any more.
+pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: the caller guarantees the region is ours and unused.
+    unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
+}
+
+/// # Safety
+/// The range must be page-aligned, inside a `map_reserve` region, and not
+/// hold live data.
+pub(crate) unsafe fn install_guard(ptr: NonNull<u8>, len: usize) -> io::Result<GuardKind> {
+    if GUARD_MODE.load(Ordering::Relaxed) != GUARD_MPROTECT {
+        // SAFETY: the caller guarantees the range is ours and unused.
+        let r = unsafe { libc::madvise(ptr.as_ptr().cast(), len, MADV_GUARD_INSTALL) };
+        if r == 0 {
+            GUARD_MODE.store(GUARD_MADVISE, Ordering::Relaxed);
+            return Ok(GuardKind::Madvise);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINVAL) {
+            return Err(err);
+        }
+        // EINVAL: the kernel predates MADV_GUARD_INSTALL.
+        GUARD_MODE.store(GUARD_MPROTECT, Ordering::Relaxed);
+    }
+    // SAFETY: as above.
+    let r = unsafe { libc::mprotect(ptr.as_ptr().cast(), len, libc::PROT_NONE) };
+    if r == 0 {
+        Ok(GuardKind::Mprotect)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// # Safety
+/// The range must be inside a `map_reserve` region and hold no live data.
+pub(crate) unsafe fn discard(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: the caller guarantees the range holds nothing live; guard
+    // markers survive MADV_DONTNEED.
+    unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_DONTNEED) };
+}
+
+/// Which guard mechanism this process uses, once a guard has been installed.
+pub(crate) fn guard_kind() -> Option<GuardKind> {
+    match GUARD_MODE.load(Ordering::Relaxed) {
+        GUARD_MADVISE => Some(GuardKind::Madvise),
+        GUARD_MPROTECT => Some(GuardKind::Mprotect),
+        _ => None,
+    }
+}
+
+type FaultFn = fn(usize) -> bool;
+static FAULT_FN: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
+/// The handlers that were in place before ours, saved before ours goes in.
+static OLD_SEGV: OnceLock<SavedAction> = OnceLock::new();
+static OLD_BUS: OnceLock<SavedAction> = OnceLock::new();
+
+struct SavedAction(libc::sigaction);
+// SAFETY: a sigaction is plain data (a handler address, flags and a mask); it
+// is written once before it is shared and only read afterwards.
+unsafe impl Sync for SavedAction {}
+// SAFETY: as above.
+unsafe impl Send for SavedAction {}
+
+const fn zeroed_sigaction() -> libc::sigaction {
+    // SAFETY: sigaction is a plain C struct for which all-zero is a valid
+    // value (SIG_DFL, empty mask, no flags).
+    unsafe { std::mem::MaybeUninit::zeroed().assume_init() }
+}
+
+extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let f = FAULT_FN.load(Ordering::Acquire);
+    if !f.is_null() {
+        // SAFETY: FAULT_FN only ever holds a `FaultFn` stored by
+        // `install_fault_handler`.
+        let f: FaultFn = unsafe { std::mem::transmute::<*mut (), FaultFn>(f) };
+        if f(addr) {
+            return;
+        }
+    }
+    // Not ours: put the previous handler back and return; the faulting
+    // instruction runs again and the previous handler (std's stack-overflow
+    // report, or the default action) deals with it.
+    let old = if sig == libc::SIGSEGV {
+        OLD_SEGV.get()
+    } else {
+        OLD_BUS.get()
+    };
+    let dfl = SavedAction(zeroed_sigaction());
+    let old = old.unwrap_or(&dfl);
+    // SAFETY: `old` is a valid sigaction saved by `install_fault_handler`
+    // (or the zeroed default action).
+    unsafe { libc::sigaction(sig, &old.0, ptr::null_mut()) };
+}
+
+/// Installs `f` as the first look at every SIGSEGV/SIGBUS, once per process.
+pub(crate) fn install_fault_handler(f: FaultFn) {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        FAULT_FN.store(f as *mut (), Ordering::Release);
+        for (sig, saved) in [(libc::SIGSEGV, &OLD_SEGV), (libc::SIGBUS, &OLD_BUS)] {
+            let mut old = zeroed_sigaction();
+            // SAFETY: a query (null new action) only writes into `old`.
+            unsafe { libc::sigaction(sig, ptr::null(), &mut old) };
+            let _ = saved.set(SavedAction(old));
+            let mut action = zeroed_sigaction();
+            action.sa_sigaction = on_fault as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            // SAFETY: `action` is a valid, fully initialised sigaction whose
+            // handler is async-signal-safe.
+            unsafe {
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(sig, &action, ptr::null_mut());
+            }
+        }
+    });
+}
+
+/// An alternate signal stack this module allocated for the current thread.
+#[derive(Debug)]
+pub(crate) struct AltStack {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        // SAFETY: disable the alternate stack before unmapping it; both calls
+        // only concern this thread and memory this struct owns.
+        unsafe {
+            let disable = libc::stack_t {
+                ss_sp: ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
+            libc::sigaltstack(&disable, ptr::null_mut());
+            unmap(self.ptr, self.len);
+        }
+    }
+}
+
+/// Makes sure a stack overflow on this thread can be reported: the handler
+/// needs a stack of its own. Returns the stack it allocated, if any.
+pub(crate) fn ensure_alt_stack() -> Option<AltStack> {
+    // SAFETY: querying the current alternate stack writes into `old` only.
+    unsafe {
+        let mut old: libc::stack_t = std::mem::zeroed();
+        if libc::sigaltstack(ptr::null(), &mut old) != 0 {
+            return None;
+        }
+        if old.ss_flags & libc::SS_DISABLE == 0 {
+            return None; // std (or the user) already gave this thread one
+        }
+        let len = (libc::SIGSTKSZ.max(16 * 1024) + page_size() - 1) & !(page_size() - 1);
+        let ptr = map_reserve(len).ok()?;
+        let new = libc::stack_t {
+            ss_sp: ptr.as_ptr().cast(),
+            ss_flags: 0,
+            ss_size: len,
+        };
+        if libc::sigaltstack(&new, ptr::null_mut()) != 0 {
+            unmap(ptr, len);
+            return None;
+        }
+        Some(AltStack { ptr, len })
+    }
+}
+
+/// Number of threads in this process, from `/proc/self/stat`.
+pub(crate) fn thread_count() -> Option<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces; fields after its closing
+    // parenthesis are plain. num_threads is field 20, the 18th after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(17)?.parse().ok()
+}
+
+/// Async-signal-safe write of `bytes` to standard error.
+pub(crate) fn write_stderr(bytes: &[u8]) {
+    // SAFETY: write(2) is async-signal-safe; the buffer is valid for its length.
+    unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+}
+
+/// Ends the process at once (async-signal-safe).
+pub(crate) fn abort() -> ! {
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
