@@ -189,27 +189,20 @@ pub(crate) fn deadlock_report() -> String {
 
 // ---- panics ----
 
-thread_local! {
-    static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Installs, once, a panic hook that keeps panics inside greenlets out of
-/// the default hook: they are reported once, with the greenlet's name, when
-/// the greenlet ends ([`report_panic`]).
+/// Installs, once, a panic hook that reports panics inside greenlets in
+/// place of std's default message: once, naming the greenlet, through `log`
+/// (target `green`) when a logger is installed, on standard error
+/// otherwise. Panics outside greenlets go to the previous hook unchanged.
+/// Kills and expired `Timeout`s unwind without a panic, so they are not
+/// reported.
 pub(crate) fn on_hub_created() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let in_greenlet = try_hub().is_some_and(|h| !h.in_main());
+            let in_greenlet = try_hub().is_some_and(|h| !h.in_main() && !h.is_tearing_down());
             if in_greenlet {
-                let msg = format!(
-                    "{} at {}",
-                    payload_str(info.payload()),
-                    info.location()
-                        .map_or_else(|| "<unknown>".to_string(), |l| l.to_string())
-                );
-                let _ = LAST_PANIC.try_with(|p| *p.borrow_mut() = Some(msg));
+                report_panic(info);
             } else {
                 prev(info);
             }
@@ -228,19 +221,25 @@ pub(crate) fn payload_str(p: &(dyn Any + Send)) -> &str {
     }
 }
 
-/// Reports a greenlet's panic once: through `log` (target `green`) when a
-/// logger is installed, on standard error otherwise.
-pub(crate) fn report_panic(payload: &(dyn Any + Send)) {
-    let what = LAST_PANIC
-        .try_with(|p| p.borrow_mut().take())
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| payload_str(payload).to_string());
+fn report_panic(info: &std::panic::PanicHookInfo<'_>) {
     let who = crate::current();
     let name = who
         .name()
         .map_or_else(|| "<unnamed>".to_string(), |n| format!("'{n}'"));
-    let msg = format!("greenlet {} {} panicked: {}", who.id(), name, what);
+    let at = info
+        .location()
+        .map_or_else(|| "<unknown>".to_string(), |l| l.to_string());
+    let mut msg = format!(
+        "greenlet {} {} panicked at {}:\n{}",
+        who.id(),
+        name,
+        at,
+        payload_str(info.payload())
+    );
+    let bt = std::backtrace::Backtrace::capture();
+    if bt.status() == std::backtrace::BacktraceStatus::Captured {
+        let _ = write!(msg, "\nstack backtrace:\n{bt}");
+    }
     if log::max_level() != log::LevelFilter::Off {
         log::error!(target: "green", "{msg}");
     } else {

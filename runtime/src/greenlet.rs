@@ -270,27 +270,41 @@ struct Packet<T> {
 
 struct PacketState<T> {
     result: Option<Result<T, JoinError>>,
-    /// Woken once when the greenlet ends: its joiner and any watchers.
-    waiters: Vec<Unparker>,
+    /// Woken once when the greenlet ends: usually just its joiner, so the
+    /// first waiter is kept inline and a join allocates nothing.
+    first: Option<Unparker>,
+    more: Vec<Unparker>,
 }
 
 impl<T> PacketState<T> {
     fn add_waiter(&mut self, u: Unparker) {
-        if !self.waiters.contains(&u) {
-            self.waiters.push(u);
+        if self.first.as_ref() == Some(&u) || self.more.contains(&u) {
+            return;
         }
+        if self.first.is_none() {
+            self.first = Some(u);
+        } else {
+            self.more.push(u);
+        }
+    }
+
+    fn remove_waiter(&mut self, u: &Unparker) {
+        if self.first.as_ref() == Some(u) {
+            self.first = None;
+        }
+        self.more.retain(|w| w != u);
     }
 }
 
 impl<T> Packet<T> {
     fn complete(&self, result: Result<T, JoinError>) {
-        let waiters = {
+        let (first, more) = {
             let mut st = self.state.lock();
             st.result = Some(result);
             self.finished.store(true, Ordering::Release);
-            std::mem::take(&mut st.waiters)
+            (st.first.take(), std::mem::take(&mut st.more))
         };
-        for w in waiters {
+        for w in first.into_iter().chain(more) {
             w.unpark();
         }
     }
@@ -364,8 +378,7 @@ impl<T> JoinHandle<T> {
                 return match st.result.take() {
                     Some(r) => Ok(r),
                     None => {
-                        let me = park::current_unparker();
-                        st.waiters.retain(|w| *w != me);
+                        st.remove_waiter(&park::current_unparker());
                         drop(st);
                         Err(self)
                     }
@@ -412,7 +425,7 @@ impl<T> JoinHandle<T> {
     /// Removes an unparker registered with
     /// [`notify_on_finish`](Self::notify_on_finish), if still there.
     pub fn cancel_notify(&self, unparker: &Unparker) {
-        self.packet.state.lock().waiters.retain(|w| w != unparker);
+        self.packet.state.lock().remove_waiter(unparker);
     }
 
     /// True once the greenlet has ended (returned, panicked or was killed).
@@ -579,7 +592,8 @@ where
     let packet = Arc::new(Packet {
         state: Mutex::new(PacketState {
             result: None,
-            waiters: Vec::new(),
+            first: None,
+            more: Vec::new(),
         }),
         finished: AtomicBool::new(false),
     });
@@ -630,8 +644,8 @@ where
     })
 }
 
-/// Turns what unwound out of a greenlet into a join error, reporting real
-/// panics once.
+/// Turns what unwound out of a greenlet into a join error (the panic hook
+/// already reported real panics).
 fn classify(payload: Box<dyn Any + Send>) -> JoinError {
     if payload.is::<KillSignal>() {
         return JoinError::killed();
@@ -640,7 +654,6 @@ fn classify(payload: Box<dyn Any + Send>) -> JoinError {
     if hub.is_tearing_down() {
         return JoinError::killed();
     }
-    diag::report_panic(payload.as_ref());
     JoinError {
         repr: JoinErrorRepr::Panicked(payload),
     }
