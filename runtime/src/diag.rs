@@ -63,7 +63,7 @@ pub fn stats() -> Stats {
         if k == hub.main {
             continue;
         }
-        match r.state {
+        match r.state.get() {
             State::Ready => ready += 1,
             State::Parked => blocked += 1,
             State::Running => {}
@@ -154,7 +154,7 @@ pub fn dump() -> Vec<GreenletInfo> {
     let mut out: Vec<GreenletInfo> = gs
         .iter()
         .map(|(k, r)| {
-            let state = match r.state {
+            let state = match r.state.get() {
                 State::Ready => GreenletState::Ready,
                 State::Running => GreenletState::Running,
                 State::Parked => GreenletState::Blocked,
@@ -163,7 +163,7 @@ pub fn dump() -> Vec<GreenletInfo> {
                 id: GreenletId::new(r.id),
                 name: r.name.clone(),
                 state,
-                waiting_on: (r.state == State::Parked).then(|| r.wait.to_string()),
+                waiting_on: (r.state.get() == State::Parked).then(|| r.wait.get().to_string()),
                 spawned_at: r.spawned_at,
                 is_main: k == hub.main,
             }

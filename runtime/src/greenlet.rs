@@ -2,10 +2,12 @@
 //! `std::thread`.
 
 use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe, Location};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -62,43 +64,72 @@ impl fmt::Display for Wait {
 }
 
 /// The hub's record of one greenlet (or of the main context).
+///
+/// Records are reference-counted so the hub can hold one across a resume
+/// while the greenlet spawns others (which may grow the slab); the mutable
+/// parts are `Cell`s, read and written without borrow bookkeeping on the
+/// switch path. Only the owning hub's thread ever touches a record.
 pub(crate) struct Record {
     pub(crate) id: u64,
     pub(crate) name: Option<Arc<str>>,
-    pub(crate) co: Option<Co>,
-    pub(crate) yielder: *const GreenYielder,
-    pub(crate) state: State,
-    /// An unpark arrived while not parked: the next park returns at once.
-    pub(crate) notified: bool,
-    pub(crate) killed: bool,
-    /// The park timer fired.
-    pub(crate) timed_out: bool,
-    pub(crate) wait: Wait,
-    pub(crate) timer: Option<TimerKey>,
-    /// Deadlines of the enclosing `Timeout` regions, innermost last.
-    pub(crate) deadlines: Vec<(u64, Instant)>,
     pub(crate) spawned_at: &'static Location<'static>,
+    /// The coroutine; borrowed mutably by the hub only while resuming it.
+    pub(crate) co: RefCell<Option<Co>>,
+    pub(crate) yielder: Cell<*const GreenYielder>,
+    pub(crate) state: Cell<State>,
+    /// An unpark arrived while not parked: the next park returns at once.
+    pub(crate) notified: Cell<bool>,
+    pub(crate) killed: Cell<bool>,
+    /// The park timer fired.
+    pub(crate) timed_out: Cell<bool>,
+    pub(crate) wait: Cell<Wait>,
+    pub(crate) timer: Cell<Option<TimerKey>>,
+    /// Deadlines of the enclosing `Timeout` regions, innermost last.
+    pub(crate) deadlines: RefCell<Vec<(u64, Instant)>>,
+    /// The earliest of `deadlines`, kept so a park checks one value.
+    pub(crate) earliest: Cell<Option<(u64, Instant)>>,
     /// Lowest stack address seen at a park, to trim deep stacks on reuse.
-    pub(crate) deepest: usize,
+    pub(crate) deepest: Cell<usize>,
 }
 
 impl Record {
-    pub(crate) fn main() -> Record {
+    pub(crate) fn new(
+        id: u64,
+        name: Option<Arc<str>>,
+        spawned_at: &'static Location<'static>,
+        state: State,
+    ) -> Record {
         Record {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            name: None,
-            co: None,
-            yielder: std::ptr::null(),
-            state: State::Running,
-            notified: false,
-            killed: false,
-            timed_out: false,
-            wait: Wait::Nothing,
-            timer: None,
-            deadlines: Vec::new(),
-            spawned_at: Location::caller(),
-            deepest: 0,
+            id,
+            name,
+            spawned_at,
+            co: RefCell::new(None),
+            yielder: Cell::new(std::ptr::null()),
+            state: Cell::new(state),
+            notified: Cell::new(false),
+            killed: Cell::new(false),
+            timed_out: Cell::new(false),
+            wait: Cell::new(Wait::Nothing),
+            timer: Cell::new(None),
+            deadlines: RefCell::new(Vec::new()),
+            earliest: Cell::new(None),
+            deepest: Cell::new(0),
         }
+    }
+
+    #[track_caller]
+    pub(crate) fn main() -> Record {
+        Record::new(
+            NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            None,
+            Location::caller(),
+            State::Running,
+        )
+    }
+
+    pub(crate) fn recompute_earliest(&self) {
+        let d = self.deadlines.borrow();
+        self.earliest.set(d.iter().copied().min_by_key(|d| d.1));
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -167,11 +198,10 @@ impl Greenlet {
 /// ```
 pub fn current() -> Greenlet {
     let hub = hub();
-    let gs = hub.greenlets.borrow();
-    let rec = gs.get(hub.current());
+    let rec = hub.current_rec();
     Greenlet {
-        id: GreenletId::new(rec.map_or(0, |r| r.id)),
-        name: rec.and_then(|r| r.name.clone()),
+        id: GreenletId::new(rec.id),
+        name: rec.name.clone(),
         main: hub.in_main(),
     }
 }
@@ -597,30 +627,13 @@ where
         }),
         finished: AtomicBool::new(false),
     });
-    let key = hub.greenlets.borrow_mut().insert(Record {
-        id,
-        name,
-        co: None,
-        yielder: std::ptr::null(),
-        state: State::Ready,
-        notified: false,
-        killed: false,
-        timed_out: false,
-        wait: Wait::Nothing,
-        timer: None,
-        deadlines: Vec::new(),
-        spawned_at,
-        deepest: 0,
-    });
+    let rec = Rc::new(Record::new(id, name, spawned_at, State::Ready));
+    let key = hub.greenlets.borrow_mut().insert(rec.clone());
     let theirs = packet.clone();
     let co = Co::with_stack(stack, move |y: &GreenYielder, ()| {
         let hub = crate::hub::hub();
         hub.set_yielder(y);
-        let killed = hub
-            .greenlets
-            .borrow()
-            .get(hub.current())
-            .is_some_and(|r| r.killed);
+        let killed = hub.current_rec().killed.get();
         let result = if killed {
             drop(f);
             Err(JoinError::killed())
@@ -632,9 +645,8 @@ where
         };
         theirs.complete(result);
     });
-    if let Some(rec) = hub.greenlets.borrow_mut().get_mut(key) {
-        rec.co = Some(co);
-    }
+    *rec.co.borrow_mut() = Some(co);
+    drop(rec);
     hub.push_ready(key);
     Ok(JoinHandle {
         packet,

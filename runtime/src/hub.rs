@@ -15,6 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::ptr;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,9 +99,13 @@ impl HubShared {
 /// The scheduler of one OS thread.
 pub(crate) struct Hub {
     pub(crate) shared: Arc<HubShared>,
-    pub(crate) greenlets: RefCell<Slab<Record>>,
+    pub(crate) greenlets: RefCell<Slab<Rc<Record>>>,
     pub(crate) main: Key,
+    main_rec: Rc<Record>,
     current: Cell<Key>,
+    /// Record of the running greenlet (or the main context). Kept alive by
+    /// the `Rc` that `resume` holds, or by `main_rec`.
+    current_rec: Cell<*const Record>,
     yielder: Cell<*const GreenYielder>,
     run_queue: RefCell<VecDeque<Key>>,
     idle_queue: RefCell<VecDeque<Key>>,
@@ -210,11 +215,14 @@ impl Hub {
             running_name: Mutex::new(None),
         });
         let mut greenlets = Slab::new();
-        let main = greenlets.insert(Record::main());
+        let main_rec = Rc::new(Record::main());
+        let main = greenlets.insert(main_rec.clone());
         Ok(Hub {
             shared,
             greenlets: RefCell::new(greenlets),
             main,
+            current_rec: Cell::new(Rc::as_ptr(&main_rec)),
+            main_rec,
             current: Cell::new(main),
             yielder: Cell::new(ptr::null()),
             run_queue: RefCell::new(VecDeque::new()),
@@ -239,6 +247,21 @@ impl Hub {
         self.current.get()
     }
 
+    /// Record of the running greenlet (or of the main context).
+    pub(crate) fn current_rec(&self) -> &Record {
+        // SAFETY: `current_rec` points at the record of the greenlet running
+        // now, which `resume` keeps alive with an `Rc` for as long as it
+        // runs, or at the main context's record, owned by `main_rec`. Records
+        // are only touched on this thread.
+        unsafe { &*self.current_rec.get() }
+    }
+
+    /// Runs `f` on the record of `key`, if that greenlet still exists.
+    pub(crate) fn with_rec<R>(&self, key: Key, f: impl FnOnce(&Record) -> R) -> Option<R> {
+        let gs = self.greenlets.borrow();
+        gs.get(key).map(|r| f(r))
+    }
+
     pub(crate) fn in_main(&self) -> bool {
         self.current.get() == self.main
     }
@@ -255,28 +278,37 @@ impl Hub {
     /// Makes a parked greenlet ready; otherwise leaves it a wake-up permit
     /// so its next park returns at once. Stale keys are ignored.
     pub(crate) fn unpark(&self, key: Key) {
-        let mut gs = self.greenlets.borrow_mut();
-        let Some(rec) = gs.get_mut(key) else { return };
-        if rec.state == State::Parked {
-            rec.state = State::Ready;
-            drop(gs);
+        let became_ready = self.with_rec(key, |rec| {
+            if rec.state.get() == State::Parked {
+                rec.state.set(State::Ready);
+                true
+            } else {
+                rec.notified.set(true);
+                false
+            }
+        });
+        if became_ready == Some(true) {
             self.push_ready(key);
-        } else {
-            rec.notified = true;
         }
     }
 
     /// Marks a greenlet killed and wakes it so it unwinds.
     pub(crate) fn kill(&self, key: Key) {
-        let mut gs = self.greenlets.borrow_mut();
-        let Some(rec) = gs.get_mut(key) else { return };
-        if key == self.main || rec.killed {
+        if key == self.main {
             return;
         }
-        rec.killed = true;
-        if rec.state == State::Parked {
-            rec.state = State::Ready;
-            drop(gs);
+        let became_ready = self.with_rec(key, |rec| {
+            if rec.killed.replace(true) {
+                return false;
+            }
+            if rec.state.get() == State::Parked {
+                rec.state.set(State::Ready);
+                true
+            } else {
+                false
+            }
+        });
+        if became_ready == Some(true) {
             self.push_ready(key);
         }
     }
@@ -284,9 +316,7 @@ impl Hub {
     /// Registers the yielder of the greenlet now starting on its stack.
     pub(crate) fn set_yielder(&self, y: *const GreenYielder) {
         self.yielder.set(y);
-        if let Some(rec) = self.greenlets.borrow_mut().get_mut(self.current.get()) {
-            rec.yielder = y;
-        }
+        self.current_rec().yielder.set(y);
     }
 
     /// Switches away from the running greenlet back to the hub loop, or, in
@@ -307,48 +337,41 @@ impl Hub {
 
     /// Resumes one ready greenlet until it suspends or finishes.
     fn resume(&self, key: Key) {
-        let (mut co, yielder, id) = {
-            let mut gs = self.greenlets.borrow_mut();
-            let Some(rec) = gs.get_mut(key) else { return };
-            if rec.state != State::Ready {
-                return;
-            }
-            let Some(co) = rec.co.take() else { return };
-            rec.state = State::Running;
-            (co, rec.yielder, rec.id)
+        let Some(rec) = self.greenlets.borrow().get(key).cloned() else {
+            return;
         };
+        if rec.state.get() != State::Ready {
+            return;
+        }
+        rec.state.set(State::Running);
         self.current.set(key);
-        self.yielder.set(yielder);
+        self.current_rec.set(Rc::as_ptr(&rec));
+        self.yielder.set(rec.yielder.get());
         self.budget.set(BUDGET);
         let n = self.switches.get() + 1;
         self.switches.set(n);
         self.shared.switches.store(n, Ordering::Relaxed);
-        self.shared.running.store(id, Ordering::Relaxed);
+        self.shared.running.store(rec.id, Ordering::Relaxed);
         if diag::watchdog_enabled() {
-            let name = self
-                .greenlets
-                .borrow()
-                .get(key)
-                .and_then(|r| r.name.clone());
-            *self.shared.running_name.lock() = name;
+            *self.shared.running_name.lock() = rec.name.clone();
         }
-        let result = co.resume(());
+        let result = match rec.co.borrow_mut().as_mut() {
+            Some(co) => co.resume(()),
+            None => CoroutineResult::Yield(()),
+        };
         self.current.set(self.main);
+        self.current_rec.set(Rc::as_ptr(&self.main_rec));
         self.shared.running.store(0, Ordering::Relaxed);
-        match result {
-            CoroutineResult::Yield(()) => {
-                if let Some(rec) = self.greenlets.borrow_mut().get_mut(key) {
-                    rec.co = Some(co);
-                }
+        if let CoroutineResult::Return(()) = result {
+            self.greenlets.borrow_mut().remove(key);
+            if let Some(t) = rec.timer.take() {
+                self.timers.borrow_mut().cancel(t);
             }
-            CoroutineResult::Return(()) => {
-                let rec = self.greenlets.borrow_mut().remove(key);
-                let deepest = rec.as_ref().map_or(0, |r| r.deepest);
-                if let Some(t) = rec.as_ref().and_then(|r| r.timer) {
-                    self.timers.borrow_mut().cancel(t);
-                }
-                drop(rec);
-                self.stacks.borrow_mut().put(co.into_stack(), deepest);
+            let co = rec.co.borrow_mut().take();
+            if let Some(co) = co {
+                self.stacks
+                    .borrow_mut()
+                    .put(co.into_stack(), rec.deepest.get());
             }
         }
     }
@@ -409,12 +432,10 @@ impl Hub {
             let next = self.timers.borrow_mut().pop_expired(now);
             let Some(key) = next else { break };
             fired = true;
-            let mut gs = self.greenlets.borrow_mut();
-            if let Some(rec) = gs.get_mut(key) {
-                rec.timer = None;
-                rec.timed_out = true;
-            }
-            drop(gs);
+            self.with_rec(key, |rec| {
+                rec.timer.set(None);
+                rec.timed_out.set(true);
+            });
             self.unpark(key);
         }
         fired
@@ -423,12 +444,10 @@ impl Hub {
     fn wake_idle(&self) {
         let waiting: Vec<Key> = self.idle_queue.borrow_mut().drain(..).collect();
         for key in waiting {
-            let is_idle = self
-                .greenlets
-                .borrow()
-                .get(key)
-                .is_some_and(|r| r.state == State::Parked && r.wait == Wait::Idle);
-            if is_idle {
+            let is_idle = self.with_rec(key, |r| {
+                r.state.get() == State::Parked && r.wait.get() == Wait::Idle
+            });
+            if is_idle == Some(true) {
                 self.unpark(key);
             }
         }
@@ -531,17 +550,20 @@ impl Hub {
 
     /// Pushes a deadline of a `Timeout` region onto the running greenlet.
     pub(crate) fn push_deadline(&self, id: u64, deadline: Instant) {
-        if let Some(rec) = self.greenlets.borrow_mut().get_mut(self.current.get()) {
-            rec.deadlines.push((id, deadline));
-        }
+        let rec = self.current_rec();
+        rec.deadlines.borrow_mut().push((id, deadline));
+        rec.recompute_earliest();
     }
 
     pub(crate) fn pop_deadline(&self, id: u64) {
-        if let Some(rec) = self.greenlets.borrow_mut().get_mut(self.current.get()) {
-            if let Some(i) = rec.deadlines.iter().rposition(|d| d.0 == id) {
-                rec.deadlines.remove(i);
+        let rec = self.current_rec();
+        {
+            let mut d = rec.deadlines.borrow_mut();
+            if let Some(i) = d.iter().rposition(|d| d.0 == id) {
+                d.remove(i);
             }
         }
+        rec.recompute_earliest();
     }
 
     pub(crate) fn insert_timer(&self, deadline: Instant, key: Key) -> TimerKey {
@@ -566,25 +588,24 @@ impl Hub {
                 break;
             }
             for key in live {
-                let mut gs = self.greenlets.borrow_mut();
-                let Some(rec) = gs.get_mut(key) else { continue };
-                rec.killed = true;
-                if rec.state == State::Running {
-                    continue;
-                }
-                rec.state = State::Ready;
-                if let Some(t) = rec.timer.take() {
-                    drop(gs);
+                let timer = self.with_rec(key, |rec| {
+                    rec.killed.set(true);
+                    if rec.state.get() == State::Running {
+                        return None;
+                    }
+                    rec.state.set(State::Ready);
+                    Some(rec.timer.take())
+                });
+                let Some(Some(timer)) = timer else { continue };
+                if let Some(t) = timer {
                     self.timers.borrow_mut().cancel(t);
-                } else {
-                    drop(gs);
                 }
                 self.resume(key);
             }
         }
         // Whatever still lives refused to end: forget it rather than force
         // an unwind it would catch again.
-        let left: Vec<Record> = {
+        let left: Vec<Rc<Record>> = {
             let mut gs = self.greenlets.borrow_mut();
             let keys: Vec<Key> = gs
                 .iter()
@@ -593,8 +614,9 @@ impl Hub {
                 .collect();
             keys.into_iter().filter_map(|k| gs.remove(k)).collect()
         };
-        for mut rec in left {
-            if let Some(co) = rec.co.take() {
+        for rec in left {
+            let co = rec.co.borrow_mut().take();
+            if let Some(co) = co {
                 log::warn!(target: "green", "green: greenlet {} did not end when killed at thread exit; its stack is leaked", rec.describe());
                 std::mem::forget(co);
             }

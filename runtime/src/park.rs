@@ -22,7 +22,7 @@ use std::panic;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::greenlet::{KillSignal, State, Wait};
+use crate::greenlet::{KillSignal, Record, State, Wait};
 use crate::hub::{hub, try_hub, Hub, HubShared, Message};
 use crate::slab::Key;
 use crate::timeout::TimeoutSignal;
@@ -92,21 +92,14 @@ pub fn park_until(deadline: Option<Instant>, reason: &'static str) -> bool {
 /// unwinds (kill, timeout, or the deadlock panic in the main context).
 struct Restore<'a> {
     hub: &'a Hub,
-    key: Key,
+    rec: &'a Record,
 }
 
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
-        let timer = {
-            let mut gs = self.hub.greenlets.borrow_mut();
-            let Some(rec) = gs.get_mut(self.key) else {
-                return;
-            };
-            rec.state = State::Running;
-            rec.wait = Wait::Nothing;
-            rec.timer.take()
-        };
-        if let Some(t) = timer {
+        self.rec.state.set(State::Running);
+        self.rec.wait.set(Wait::Nothing);
+        if let Some(t) = self.rec.timer.take() {
             self.hub.timers.borrow_mut().cancel(t);
         }
     }
@@ -117,19 +110,12 @@ fn throw_kill() -> ! {
 }
 
 /// Delivers a pending kill or an expired `Timeout` of the running greenlet.
-fn checkpoint(hub: &Hub, key: Key) {
-    let (killed, region) = {
-        let gs = hub.greenlets.borrow();
-        let Some(rec) = gs.get(key) else { return };
-        (
-            rec.killed,
-            rec.deadlines.iter().min_by_key(|d| d.1).copied(),
-        )
-    };
-    if killed {
+#[inline]
+fn checkpoint(rec: &Record) {
+    if rec.killed.get() {
         throw_kill();
     }
-    if let Some((id, at)) = region {
+    if let Some((id, at)) = rec.earliest.get() {
         if Instant::now() >= at {
             panic::resume_unwind(Box::new(TimeoutSignal(id)));
         }
@@ -141,50 +127,37 @@ fn checkpoint(hub: &Hub, key: Key) {
 pub(crate) fn park_with(wait: Wait, deadline: Option<Instant>) -> bool {
     let hub = hub();
     let key = hub.current();
-    checkpoint(hub, key);
-    let marker = 0u8;
-    let sp = &marker as *const u8 as usize;
-    let wake_at = {
-        let mut gs = hub.greenlets.borrow_mut();
-        let Some(rec) = gs.get_mut(key) else {
-            return true;
-        };
-        if rec.notified {
-            rec.notified = false;
-            return true;
-        }
-        let region = rec.deadlines.iter().map(|d| d.1).min();
-        if let Some(d) = deadline {
-            if Instant::now() >= d {
-                return false;
-            }
-        }
-        rec.state = State::Parked;
-        rec.wait = wait;
-        rec.timed_out = false;
-        if rec.deepest == 0 || sp < rec.deepest {
-            rec.deepest = sp;
-        }
-        match (deadline, region) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    };
-    if let Some(at) = wake_at {
-        let t = hub.insert_timer(at, key);
-        if let Some(rec) = hub.greenlets.borrow_mut().get_mut(key) {
-            rec.timer = Some(t);
+    let rec = hub.current_rec();
+    checkpoint(rec);
+    if rec.notified.replace(false) {
+        return true;
+    }
+    if let Some(d) = deadline {
+        if Instant::now() >= d {
+            return false;
         }
     }
-    let restore = Restore { hub, key };
+    let marker = 0u8;
+    let sp = &marker as *const u8 as usize;
+    let deepest = rec.deepest.get();
+    if deepest == 0 || sp < deepest {
+        rec.deepest.set(sp);
+    }
+    rec.state.set(State::Parked);
+    rec.wait.set(wait);
+    rec.timed_out.set(false);
+    let wake_at = match (deadline, rec.earliest.get()) {
+        (Some(a), Some((_, b))) => Some(a.min(b)),
+        (a, b) => a.or(b.map(|b| b.1)),
+    };
+    if let Some(at) = wake_at {
+        rec.timer.set(Some(hub.insert_timer(at, key)));
+    }
+    let restore = Restore { hub, rec };
     hub.switch_out();
     drop(restore);
-    let timed_out = hub
-        .greenlets
-        .borrow_mut()
-        .get_mut(key)
-        .is_some_and(|r| std::mem::take(&mut r.timed_out));
-    checkpoint(hub, key);
+    let timed_out = rec.timed_out.replace(false);
+    checkpoint(rec);
     !(timed_out && deadline.is_some_and(|d| Instant::now() >= d))
 }
 
@@ -194,18 +167,15 @@ pub(crate) fn park_with(wait: Wait, deadline: Option<Instant>) -> bool {
 pub fn yield_now() {
     let hub = hub();
     let key = hub.current();
-    checkpoint(hub, key);
-    {
-        let mut gs = hub.greenlets.borrow_mut();
-        let Some(rec) = gs.get_mut(key) else { return };
-        rec.state = State::Ready;
-        rec.wait = Wait::Yield;
-    }
+    let rec = hub.current_rec();
+    checkpoint(rec);
+    rec.state.set(State::Ready);
+    rec.wait.set(Wait::Yield);
     hub.push_ready(key);
-    let restore = Restore { hub, key };
+    let restore = Restore { hub, rec };
     hub.switch_out();
     drop(restore);
-    checkpoint(hub, key);
+    checkpoint(rec);
 }
 
 /// Blocks the running greenlet for `dur`; other greenlets run meanwhile.
@@ -237,11 +207,8 @@ pub fn sleep_until(deadline: Instant) {
 /// that must never delay I/O.
 pub fn idle() {
     let hub = hub();
-    let key = hub.current();
-    if let Some(rec) = hub.greenlets.borrow_mut().get_mut(key) {
-        rec.notified = false;
-    }
-    hub.push_idle(key);
+    hub.current_rec().notified.set(false);
+    hub.push_idle(hub.current());
     park_with(Wait::Idle, None);
 }
 
