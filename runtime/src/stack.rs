@@ -133,11 +133,18 @@ impl std::fmt::Debug for StackPool {
     }
 }
 
-/// Rounds a requested stack size to what the pool hands out.
-pub(crate) fn round_size(requested: usize) -> usize {
+/// Rounds a requested stack size to what the pool hands out: whole pages,
+/// at least [`MIN_STACK_SIZE`], plus the header. `None` if the slot (with
+/// its guard page) would not fit in the address space.
+pub(crate) fn round_size(requested: usize) -> Option<usize> {
     let page = sys::page_size();
-    let want = requested.max(MIN_STACK_SIZE).saturating_add(HEADER);
-    want.div_ceil(page).saturating_mul(page)
+    let want = requested.max(MIN_STACK_SIZE).checked_add(HEADER)?;
+    let size = want.div_ceil(page).checked_mul(page)?;
+    // The slot also holds a guard page, and slab offsets must stay valid
+    // pointer offsets.
+    size.checked_add(page)
+        .filter(|&s| s <= isize::MAX as usize)?;
+    Some(size)
 }
 
 impl StackPool {
@@ -165,7 +172,12 @@ impl StackPool {
 
     /// Takes a stack of at least `requested` usable bytes.
     pub(crate) fn get(&mut self, requested: usize) -> io::Result<PooledStack> {
-        let size = round_size(requested);
+        let size = round_size(requested).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("stack size of {requested} bytes is too large"),
+            )
+        })?;
         let class = match self.classes.iter().position(|c| c.size == size) {
             Some(i) => i,
             None => {
@@ -393,6 +405,15 @@ mod tests {
         assert_eq!(pool.in_use(), 1);
         pool.put(b, 0);
         assert_eq!(pool.pooled(), 1);
+    }
+
+    #[test]
+    fn absurd_sizes_are_an_error_not_an_overflow() {
+        let mut pool = StackPool::new();
+        let e = pool.get(usize::MAX).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(pool.get(usize::MAX / 2).is_err());
+        assert_eq!(pool.in_use(), 0);
     }
 
     #[test]
