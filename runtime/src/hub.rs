@@ -350,9 +350,10 @@ impl Hub {
         self.budget.set(BUDGET);
         let n = self.switches.get() + 1;
         self.switches.set(n);
-        self.shared.switches.store(n, Ordering::Relaxed);
-        self.shared.running.store(rec.id, Ordering::Relaxed);
-        if diag::watchdog_enabled() {
+        let watched = diag::watchdog_enabled();
+        if watched {
+            self.shared.switches.store(n, Ordering::Relaxed);
+            self.shared.running.store(rec.id, Ordering::Relaxed);
             *self.shared.running_name.lock() = rec.name.clone();
         }
         let result = match rec.co.borrow_mut().as_mut() {
@@ -361,7 +362,9 @@ impl Hub {
         };
         self.current.set(self.main);
         self.current_rec.set(Rc::as_ptr(&self.main_rec));
-        self.shared.running.store(0, Ordering::Relaxed);
+        if watched {
+            self.shared.running.store(0, Ordering::Relaxed);
+        }
         if let CoroutineResult::Return(()) = result {
             self.greenlets.borrow_mut().remove(key);
             if let Some(t) = rec.timer.take() {
