@@ -350,16 +350,13 @@ impl<T> Packet<T> {
 /// assert_eq!(h.join().unwrap(), 42);
 /// ```
 pub struct JoinHandle<T> {
-    packet: Arc<Packet<T>>,
-    hub: Arc<HubShared>,
-    key: Key,
-    id: GreenletId,
+    watch: KillHandle<T>,
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
-            .field("id", &self.id)
+            .field("id", &self.watch.id)
             .field("finished", &self.is_finished())
             .finish()
     }
@@ -374,20 +371,21 @@ impl<T> JoinHandle<T> {
     /// called from another greenlet, the main context or another thread.
     pub fn join(self) -> Result<T, JoinError> {
         let h = hub();
-        if h.shared.id == self.hub.id && h.current() == self.key && !self.is_finished() {
+        if h.shared.id == self.watch.hub.id && h.current() == self.watch.key && !self.is_finished()
+        {
             return Err(JoinError {
                 repr: JoinErrorRepr::JoinSelf,
             });
         }
         loop {
             {
-                let mut st = self.packet.state.lock();
+                let mut st = self.watch.packet.state.lock();
                 if let Some(r) = st.result.take() {
                     return r;
                 }
                 st.add_waiter(park::current_unparker());
             }
-            park::park_with(Wait::Join(self.id.as_u64()), None);
+            park::park_with(Wait::Join(self.watch.id.as_u64()), None);
         }
     }
 
@@ -397,14 +395,14 @@ impl<T> JoinHandle<T> {
         let deadline = Instant::now().checked_add(timeout);
         loop {
             {
-                let mut st = self.packet.state.lock();
+                let mut st = self.watch.packet.state.lock();
                 if let Some(r) = st.result.take() {
                     return Ok(r);
                 }
                 st.add_waiter(park::current_unparker());
             }
-            if !park::park_with(Wait::Join(self.id.as_u64()), deadline) {
-                let mut st = self.packet.state.lock();
+            if !park::park_with(Wait::Join(self.watch.id.as_u64()), deadline) {
+                let mut st = self.watch.packet.state.lock();
                 return match st.result.take() {
                     Some(r) => Ok(r),
                     None => {
@@ -429,6 +427,82 @@ impl<T> JoinHandle<T> {
     /// again, the kill is delivered again at that blocking point; if it
     /// returns normally instead, the greenlet ends with that value.
     pub fn kill(&self) {
+        self.watch.kill();
+    }
+
+    /// True once the greenlet has ended (returned, panicked or was killed).
+    pub fn is_finished(&self) -> bool {
+        self.watch.is_finished()
+    }
+
+    /// The greenlet's id.
+    pub fn id(&self) -> GreenletId {
+        self.watch.id
+    }
+
+    /// Registers `unparker` to be woken once when the greenlet ends, or at
+    /// once if it already has. The building block for waiting on several
+    /// greenlets at a time (`wait`/`iwait`); registering the same unparker
+    /// twice wakes it once.
+    pub fn notify_on_finish(&self, unparker: Unparker) {
+        self.watch.notify_on_finish(unparker);
+    }
+
+    /// Removes an unparker registered with
+    /// [`notify_on_finish`](Self::notify_on_finish), if still there.
+    pub fn cancel_notify(&self, unparker: &Unparker) {
+        self.watch.cancel_notify(unparker);
+    }
+
+    /// A cloneable handle that can kill and watch this greenlet but not
+    /// join it (gevent lets many hold a greenlet; here one owner joins).
+    pub fn kill_handle(&self) -> KillHandle<T> {
+        self.watch.clone()
+    }
+}
+
+/// A cloneable handle on a greenlet that can [`kill`](Self::kill) it and
+/// see whether it has ended, but not take its result; from
+/// [`JoinHandle::kill_handle`].
+///
+/// ```
+/// let h = green_runtime::spawn(|| green_runtime::sleep(std::time::Duration::from_secs(60)));
+/// let k = h.kill_handle();
+/// let k2 = k.clone();
+/// k2.kill();
+/// assert!(h.join().unwrap_err().is_killed());
+/// assert!(k.is_finished());
+/// ```
+pub struct KillHandle<T> {
+    packet: Arc<Packet<T>>,
+    hub: Arc<HubShared>,
+    key: Key,
+    id: GreenletId,
+}
+
+impl<T> Clone for KillHandle<T> {
+    fn clone(&self) -> Self {
+        KillHandle {
+            packet: self.packet.clone(),
+            hub: self.hub.clone(),
+            key: self.key,
+            id: self.id,
+        }
+    }
+}
+
+impl<T> fmt::Debug for KillHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KillHandle")
+            .field("id", &self.id)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl<T> KillHandle<T> {
+    /// Asks the greenlet to end; see [`JoinHandle::kill`].
+    pub fn kill(&self) {
         if self.is_finished() {
             return;
         }
@@ -438,10 +512,17 @@ impl<T> JoinHandle<T> {
         }
     }
 
-    /// Registers `unparker` to be woken once when the greenlet ends, or at
-    /// once if it already has. The building block for waiting on several
-    /// greenlets at a time (`wait`/`iwait`); registering the same unparker
-    /// twice wakes it once.
+    /// True once the greenlet has ended.
+    pub fn is_finished(&self) -> bool {
+        self.packet.finished.load(Ordering::Acquire)
+    }
+
+    /// The greenlet's id.
+    pub fn id(&self) -> GreenletId {
+        self.id
+    }
+
+    /// See [`JoinHandle::notify_on_finish`].
     pub fn notify_on_finish(&self, unparker: Unparker) {
         let mut st = self.packet.state.lock();
         if self.packet.finished.load(Ordering::Acquire) {
@@ -452,21 +533,17 @@ impl<T> JoinHandle<T> {
         }
     }
 
-    /// Removes an unparker registered with
-    /// [`notify_on_finish`](Self::notify_on_finish), if still there.
+    /// See [`JoinHandle::cancel_notify`].
     pub fn cancel_notify(&self, unparker: &Unparker) {
         self.packet.state.lock().remove_waiter(unparker);
     }
+}
 
-    /// True once the greenlet has ended (returned, panicked or was killed).
-    pub fn is_finished(&self) -> bool {
-        self.packet.finished.load(Ordering::Acquire)
-    }
-
-    /// The greenlet's id.
-    pub fn id(&self) -> GreenletId {
-        self.id
-    }
+/// True if `payload` (caught with `catch_unwind`) is a kill being delivered
+/// rather than a panic. Code that catches unwinds inside a greenlet should
+/// re-raise such payloads with [`std::panic::resume_unwind`].
+pub fn is_kill(payload: &(dyn Any + Send)) -> bool {
+    payload.is::<KillSignal>()
 }
 
 /// Configures a greenlet before it starts; mirrors
@@ -649,17 +726,19 @@ where
     drop(rec);
     hub.push_ready(key);
     Ok(JoinHandle {
-        packet,
-        hub: hub.shared.clone(),
-        key,
-        id: GreenletId::new(id),
+        watch: KillHandle {
+            packet,
+            hub: hub.shared.clone(),
+            key,
+            id: GreenletId::new(id),
+        },
     })
 }
 
 /// Turns what unwound out of a greenlet into a join error (the panic hook
 /// already reported real panics).
 fn classify(payload: Box<dyn Any + Send>) -> JoinError {
-    if payload.is::<KillSignal>() {
+    if is_kill(payload.as_ref()) {
         return JoinError::killed();
     }
     let hub = crate::hub::hub();

@@ -59,8 +59,8 @@ pub use diag::{
     dump, max_blocking_time, set_max_blocking_time, stats, GreenletInfo, GreenletState, Stats,
 };
 pub use greenlet::{
-    current, set_default_stack_size, spawn, spawn_later, Builder, Greenlet, GreenletId, JoinError,
-    JoinHandle,
+    current, is_kill, set_default_stack_size, spawn, spawn_later, Builder, Greenlet, GreenletId,
+    JoinError, JoinHandle, KillHandle,
 };
 pub use io::{Direction, Registration};
 pub use park::{
