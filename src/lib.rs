@@ -23,12 +23,12 @@ pub use green_runtime::*;
 
 /// Green synchronisation primitives.
 pub mod sync {
-    #[allow(unused_imports)] // empty until the crate has items
     pub use green_sync::*;
 }
 
+pub use green_sync::{iwait, wait, Group, Pool};
+
 /// Green networking: drop-in replacements for `std::net`.
 pub mod net {
-    #[allow(unused_imports)] // empty until the crate has items
     pub use green_net::*;
 }
