@@ -90,12 +90,20 @@ fn submit(job: Job) {
     let p = pool();
     let mut st = p.state.lock();
     st.queue.push_back(job);
-    if st.idle > 0 {
+    // An idle thread counts as idle until it wakes and takes the lock, so
+    // several jobs queued back to back must not all count on the same one:
+    // only rely on idle threads while there are at least as many as queued
+    // jobs, otherwise start another (a job waiting for a later job must
+    // not starve it).
+    if st.idle >= st.queue.len() {
         p.work.notify_one();
         return;
     }
     if st.threads >= max_threads() {
-        return; // a busy thread takes it when it is done
+        if st.idle > 0 {
+            p.work.notify_one();
+        }
+        return; // otherwise a busy thread takes it when it is done
     }
     st.threads += 1;
     drop(st);

@@ -547,6 +547,13 @@ impl Hub {
             // soon in case it goes away.
             return Some(DEADLOCK_RECHECK);
         }
+        // A thread may have sent us a wake-up and exited between the inbox
+        // check above and the thread count: its send happened before its
+        // exit, so a second look at the inbox now sees it.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if !self.shared.inbox.is_empty() {
+            return Some(Duration::ZERO);
+        }
         let report = diag::deadlock_report();
         panic!("{report}");
     }
