@@ -206,13 +206,23 @@ pub struct ChildOutput {
 /// variables that would change the runtime's behaviour, and waits for it
 /// at most `limit` (killing it past that and panicking).
 pub fn run_self(args: &[&str], limit: Duration) -> ChildOutput {
+    run_self_with_env(args, &[], limit)
+}
+
+/// Like [`run_self`], with the environment variables `env` set in the
+/// child (after the runtime's own ones were removed).
+pub fn run_self_with_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> ChildOutput {
     let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(exe)
-        .args(args)
+    let mut cmd = Command::new(exe);
+    cmd.args(args)
         .env_remove("GREEN_MAX_BLOCKING_TIME")
         .env_remove("GREEN_STACK_SIZE")
         .env_remove("GREEN_MAX_BLOCKING_THREADS")
-        .env("RUST_BACKTRACE", "0")
+        .env("RUST_BACKTRACE", "0");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
