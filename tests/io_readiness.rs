@@ -287,6 +287,37 @@ fn peer_close_wakes_a_parked_reader_with_eof() {
     });
 }
 
+/// Regression: a peer's last data and its FIN can arrive as one edge. A
+/// read that returns the data short and then clears readiness (the
+/// short-read rule) must still see the EOF, not park for ever.
+#[test]
+fn clear_readiness_keeps_an_eof_that_came_with_the_data() {
+    bounded(|| {
+        let (a, b) = tcp_pair();
+        let a = Green::new(a);
+        let reader = green::spawn(move || {
+            let mut buf = [0u8; 32];
+            // Park first, so the registration exists when the data and the
+            // FIN arrive.
+            let n = a.read(&mut buf).expect("read the data");
+            a.reg.clear_readiness(Direction::Read);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let eof = a.read_until(&mut buf[n..], Some(deadline));
+            (n, eof.map_err(|e| e.kind()))
+        });
+        let writer = green::spawn(move || {
+            // One write then a FIN, back to back: usually one edge.
+            (&b).write_all(b"half").expect("write");
+            b.shutdown(Shutdown::Write).expect("shutdown");
+            b
+        });
+        let (n, eof) = reader.join().unwrap();
+        assert_eq!(n, 4);
+        assert_eq!(eof, Ok(0), "the EOF after the data is seen");
+        drop(writer.join().unwrap());
+    });
+}
+
 #[test]
 fn registration_is_counted_and_released() {
     bounded(|| {

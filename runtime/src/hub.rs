@@ -502,6 +502,12 @@ impl Hub {
                 return;
             };
             let err = ev.is_error();
+            if ev.is_read_closed() || err {
+                src.read_closed = true;
+            }
+            if ev.is_write_closed() || err {
+                src.write_closed = true;
+            }
             if ev.is_readable() || ev.is_read_closed() || err {
                 src.readable = true;
                 wake.append(&mut src.readers);

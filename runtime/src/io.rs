@@ -43,6 +43,12 @@ pub enum Direction {
 pub(crate) struct Source {
     pub(crate) readable: bool,
     pub(crate) writable: bool,
+    /// The peer closed its side (or the descriptor has an error): a read
+    /// will not block again, and no further edge will say so, so
+    /// [`Registration::clear_readiness`] must not clear `readable`.
+    pub(crate) read_closed: bool,
+    /// As `read_closed`, for writes.
+    pub(crate) write_closed: bool,
     pub(crate) readers: Vec<Key>,
     pub(crate) writers: Vec<Key>,
 }
@@ -115,6 +121,8 @@ impl Registration {
         let key = hub.sources.borrow_mut().insert(Source {
             readable: true,
             writable: true,
+            read_closed: false,
+            write_closed: false,
             readers: Vec::new(),
             writers: Vec::new(),
         });
@@ -186,10 +194,20 @@ impl Registration {
     /// instead of trying a syscall that would return `WouldBlock`. Only for
     /// callers that know the descriptor is drained, such as a read that
     /// returned fewer bytes than asked for on a stream socket.
+    ///
+    /// Once the hub has seen the peer close that direction (or an error),
+    /// readiness stays set: the EOF or error that may have arrived with the
+    /// last data produces no further event, so the next read must try.
     pub fn clear_readiness(&self, dir: Direction) {
         if let Some(hub) = try_hub() {
             if let Some(k) = self.key_on(hub) {
-                set_ready(hub, k, dir, false);
+                if let Some(s) = hub.sources.borrow_mut().get_mut(k) {
+                    match dir {
+                        Direction::Read if !s.read_closed => s.readable = false,
+                        Direction::Write if !s.write_closed => s.writable = false,
+                        _ => {}
+                    }
+                }
             }
         }
     }
