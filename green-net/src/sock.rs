@@ -1,0 +1,252 @@
+//! The green core every socket type wraps: a std socket in non-blocking
+//! mode, its [`Registration`], and the timeouts and mode std would observe.
+//!
+//! Every blocking operation of every socket goes through [`Sock::read`] or
+//! [`Sock::write`], which hand the operation to the runtime's one retry loop,
+//! [`Registration::io`]: try it; on `WouldBlock` park until the hub sees the
+//! direction ready; try again. Readiness is cached per direction in the hub
+//! and cleared only by an attempt that saw `WouldBlock` (see
+//! [`Sock::read_stream`] for the short-read rule).
+
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use green_runtime::{Direction, Registration};
+use socket2::SockRef;
+
+/// Stored in a timeout slot for "no timeout".
+const NO_TIMEOUT: u64 = u64::MAX;
+
+fn encode(d: Option<Duration>) -> u64 {
+    match d {
+        None => NO_TIMEOUT,
+        Some(d) => u64::try_from(d.as_nanos()).map_or(NO_TIMEOUT - 1, |n| n.min(NO_TIMEOUT - 1)),
+    }
+}
+
+/// The error std gives on Linux when `SO_RCVTIMEO`/`SO_SNDTIMEO` expires:
+/// `EAGAIN`, whose kind is `WouldBlock`.
+fn timed_out() -> io::Error {
+    io::Error::from_raw_os_error(libc::EAGAIN)
+}
+
+/// A std socket made green.
+#[derive(Debug)]
+pub(crate) struct Sock<S: AsFd> {
+    /// Declared before `sock`: dropped first, so the descriptor leaves the
+    /// hub's poll while it still exists.
+    reg: Registration,
+    read_timeout: AtomicU64,
+    write_timeout: AtomicU64,
+    /// The mode the user asked for with `set_nonblocking` (the descriptor
+    /// itself is always non-blocking).
+    nonblocking: AtomicBool,
+    pub(crate) sock: S,
+}
+
+impl<S: AsFd> Sock<S> {
+    /// Wraps a socket that is already in non-blocking mode and has std's
+    /// defaults (no timeouts, blocking from the user's point of view).
+    pub(crate) fn from_nonblocking(sock: S) -> Sock<S> {
+        use std::os::fd::AsRawFd;
+        Sock {
+            reg: Registration::new(sock.as_fd().as_raw_fd()),
+            read_timeout: AtomicU64::new(NO_TIMEOUT),
+            write_timeout: AtomicU64::new(NO_TIMEOUT),
+            nonblocking: AtomicBool::new(false),
+            sock,
+        }
+    }
+
+    /// Wraps a socket std just created (blocking, no timeouts).
+    pub(crate) fn fresh(sock: S) -> io::Result<Sock<S>> {
+        SockRef::from(&sock).set_nonblocking(true)?;
+        Ok(Sock::from_nonblocking(sock))
+    }
+
+    /// Wraps a socket in any state, keeping what std would observe: its
+    /// mode (a socket the user made non-blocking stays so) and its
+    /// `SO_RCVTIMEO`/`SO_SNDTIMEO` timeouts.
+    pub(crate) fn adopt(sock: S) -> io::Result<Sock<S>> {
+        let r = SockRef::from(&sock);
+        let user_nonblocking = r.nonblocking()?;
+        let rt = r.read_timeout().unwrap_or(None);
+        let wt = r.write_timeout().unwrap_or(None);
+        if !user_nonblocking {
+            r.set_nonblocking(true)?;
+        }
+        let s = Sock::from_nonblocking(sock);
+        s.nonblocking.store(user_nonblocking, Ordering::Relaxed);
+        s.read_timeout.store(encode(rt), Ordering::Relaxed);
+        s.write_timeout.store(encode(wt), Ordering::Relaxed);
+        Ok(s)
+    }
+
+    /// [`adopt`](Self::adopt) for infallible conversions (`From`,
+    /// `FromRawFd`): a descriptor whose mode cannot even be read is not a
+    /// socket anyone can use; it is wrapped as is and the failure logged.
+    pub(crate) fn adopt_lossy(sock: S) -> Sock<S> {
+        use std::os::fd::AsRawFd;
+        let fd = sock.as_fd().as_raw_fd();
+        if let Err(e) = SockRef::from(&sock).set_nonblocking(true) {
+            log::warn!(target: "green", "green-net: cannot make fd {fd} non-blocking: {e}");
+        }
+        let rt = SockRef::from(&sock).read_timeout().unwrap_or(None);
+        let wt = SockRef::from(&sock).write_timeout().unwrap_or(None);
+        let s = Sock::from_nonblocking(sock);
+        s.read_timeout.store(encode(rt), Ordering::Relaxed);
+        s.write_timeout.store(encode(wt), Ordering::Relaxed);
+        s
+    }
+
+    /// Takes the std socket back, in the mode std would show: blocking
+    /// unless `set_nonblocking(true)` was called. Timeouts live in the
+    /// kernel too, so they carry over.
+    pub(crate) fn into_inner(self) -> io::Result<S> {
+        let Sock {
+            reg,
+            nonblocking,
+            sock,
+            ..
+        } = self;
+        drop(reg);
+        SockRef::from(&sock).set_nonblocking(nonblocking.into_inner())?;
+        Ok(sock)
+    }
+
+    /// [`into_inner`](Self::into_inner) for infallible conversions: a
+    /// failure to restore the mode is logged.
+    pub(crate) fn into_inner_lossy(self) -> S {
+        let Sock {
+            reg,
+            nonblocking,
+            sock,
+            ..
+        } = self;
+        drop(reg);
+        if let Err(e) = SockRef::from(&sock).set_nonblocking(nonblocking.into_inner()) {
+            log::warn!(target: "green", "green-net: cannot restore the blocking mode of a socket: {e}");
+        }
+        sock
+    }
+
+    /// Runs a read-side operation (read, recv, accept, peek) greenly.
+    pub(crate) fn read<R>(&self, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+        self.io(Direction::Read, &self.read_timeout, op)
+    }
+
+    /// Runs a write-side operation (write, send) greenly.
+    pub(crate) fn write<R>(&self, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+        self.io(Direction::Write, &self.write_timeout, op)
+    }
+
+    /// A read on a stream socket, with the short-read rule: a read that
+    /// returned fewer bytes than asked for (and more than none) drained the
+    /// receive buffer, so the read side is marked not ready and the next
+    /// read waits for the hub's event instead of making a syscall that
+    /// would only return `EAGAIN`. Any data that arrives later raises a new
+    /// edge; a FIN or error that arrived together with the data is kept by
+    /// the runtime as sticky "read closed" readiness, which clearing does
+    /// not touch, so the EOF is still seen.
+    pub(crate) fn read_stream(
+        &self,
+        want: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let n = self.read(op)?;
+        if n > 0 && n < want && !self.nonblocking.load(Ordering::Relaxed) {
+            self.reg.clear_readiness(Direction::Read);
+        }
+        Ok(n)
+    }
+
+    fn io<R>(
+        &self,
+        dir: Direction,
+        timeout: &AtomicU64,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        if self.nonblocking.load(Ordering::Relaxed) {
+            // std semantics of a non-blocking socket: no waiting at all.
+            loop {
+                match op() {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    r => return r,
+                }
+            }
+        }
+        let t = timeout.load(Ordering::Relaxed);
+        if t == NO_TIMEOUT {
+            return self.reg.io(dir, None, op);
+        }
+        let deadline = Instant::now().checked_add(Duration::from_nanos(t));
+        match self.reg.io(dir, deadline, op) {
+            Err(e)
+                if e.kind() == io::ErrorKind::TimedOut
+                    && deadline.is_some_and(|d| Instant::now() >= d) =>
+            {
+                Err(timed_out())
+            }
+            r => r,
+        }
+    }
+
+    /// Records a timeout already validated and stored in the kernel by the
+    /// std socket's own setter.
+    pub(crate) fn store_timeout(&self, dir: Direction, d: Option<Duration>) {
+        let slot = match dir {
+            Direction::Read => &self.read_timeout,
+            Direction::Write => &self.write_timeout,
+        };
+        slot.store(encode(d), Ordering::Relaxed);
+    }
+
+    /// `set_nonblocking` as std has it: operations return `WouldBlock`
+    /// instead of parking.
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+    }
+
+    /// The registration, for waits that are not a retried operation
+    /// (a connect in progress).
+    pub(crate) fn reg(&self) -> &Registration {
+        &self.reg
+    }
+
+    /// True if the user asked for non-blocking mode.
+    pub(crate) fn is_nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+}
+
+/// Waits for a non-blocking `connect` in progress to finish, then reports
+/// its outcome (`SO_ERROR`), as a blocking `connect` would.
+pub(crate) fn finish_connect<S: AsFd>(s: &Sock<S>, deadline: Option<Instant>) -> io::Result<()> {
+    loop {
+        match s.reg().wait_ready(Direction::Write, deadline) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection timed out",
+                ))
+            }
+            Err(e) => return Err(e),
+        }
+        let r = SockRef::from(&s.sock);
+        if let Some(e) = r.take_error()? {
+            return Err(e);
+        }
+        match r.peer_addr() {
+            Ok(_) => return Ok(()),
+            // Still in progress (the readiness was the initial assumption
+            // or a spurious wake-up): wait for the real edge.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                s.reg().clear_readiness(Direction::Write);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
