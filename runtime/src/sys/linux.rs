@@ -53,6 +53,12 @@ pub(crate) fn map_reserve(len: usize) -> io::Result<NonNull<u8>> {
     if p == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
+    // With transparent huge pages set to `always`, the kernel may back the
+    // region with 2 MiB pages and make every stack wholly resident (128 KiB
+    // per greenlet instead of the page or two it touches). Best effort: a
+    // kernel without THP rejects the advice and needs none.
+    // SAFETY: `p` is the mapping just created, `len` bytes long.
+    unsafe { libc::madvise(p, len, libc::MADV_NOHUGEPAGE) };
     NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned null"))
 }
 
