@@ -1,0 +1,145 @@
+//! A fixed-size loop of one green operation, for profilers (criterion's
+//! statistics and peers would only add noise to a profile).
+//!
+//! ```text
+//! cargo build --release -p green-benches --bin profile
+//! perf record -g target/release/profile spawn 5000000
+//! valgrind --tool=callgrind target/release/profile spawn 100000
+//! ```
+//!
+//! Workloads: `spawn` (spawn + join of an empty greenlet from the main
+//! context), `spawn-in-greenlet` (the same inside a greenlet), `yield`
+//! (one greenlet calling `yield_now` alone), `yield-pair` (two greenlets
+//! calling `yield_now`), `park-pair` (two greenlets handing a turn to each
+//! other with park/unpark), and the bare corosensei baselines `bare`
+//! (resume + suspend) and `bare-spawn` (create a coroutine on a reused
+//! stack and run it to completion). Prints the mean time per operation.
+
+use std::cell::Cell;
+use std::hint::black_box;
+use std::rc::Rc;
+use std::time::Instant;
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult};
+
+fn spawn_join(n: u64) {
+    for _ in 0..n {
+        green_runtime::spawn(|| black_box(()))
+            .join()
+            .expect("an empty greenlet does not panic");
+    }
+}
+
+fn yield_loop(n: u64) {
+    for _ in 0..n {
+        green_runtime::yield_now();
+    }
+}
+
+fn park_pair(n: u64) {
+    let turn = Rc::new(Cell::new(0u8));
+    let unparkers: Rc<[Cell<Option<green_runtime::Unparker>>; 2]> =
+        Rc::new([Cell::new(None), Cell::new(None)]);
+    let handles: Vec<_> = (0..2u8)
+        .map(|mine| {
+            let (turn, unparkers) = (turn.clone(), unparkers.clone());
+            green_runtime::spawn(move || {
+                unparkers[usize::from(mine)].set(Some(green_runtime::current_unparker()));
+                let other = 1 - mine;
+                for _ in 0..n {
+                    while turn.get() != mine {
+                        green_runtime::park("profile turn");
+                    }
+                    turn.set(other);
+                    let peer = unparkers[usize::from(other)].take();
+                    if let Some(u) = &peer {
+                        u.unpark();
+                    }
+                    unparkers[usize::from(other)].set(peer);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("a profile greenlet does not panic");
+    }
+}
+
+fn bare(n: u64) {
+    let mut co = Coroutine::new(|y, mut input: u64| loop {
+        input = y.suspend(input);
+    });
+    for i in 0..n {
+        black_box(co.resume(black_box(i)));
+    }
+    // SAFETY: the coroutine only loops on `suspend` and owns nothing that
+    // needs dropping, so abandoning its stack without unwinding is sound.
+    unsafe { co.force_reset() };
+}
+
+fn bare_spawn(n: u64) {
+    let mut stack = DefaultStack::default();
+    for _ in 0..n {
+        let mut co = Coroutine::<(), (), (), _>::with_stack(stack, |_y, ()| black_box(()));
+        assert!(matches!(co.resume(()), CoroutineResult::Return(())));
+        stack = co.into_stack();
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let what = args.next().unwrap_or_else(|| "spawn".to_owned());
+    let n: u64 = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    // Warm the hub and the stack pool outside the timed loop.
+    spawn_join(1000);
+    let t = Instant::now();
+    let ops = match what.as_str() {
+        "spawn" => {
+            spawn_join(n);
+            n
+        }
+        "spawn-in-greenlet" => {
+            green_runtime::spawn(move || spawn_join(n))
+                .join()
+                .expect("the profile greenlet does not panic");
+            n
+        }
+        "yield" => {
+            green_runtime::spawn(move || yield_loop(n))
+                .join()
+                .expect("the profile greenlet does not panic");
+            n
+        }
+        "yield-pair" => {
+            let a = green_runtime::spawn(move || yield_loop(n));
+            let b = green_runtime::spawn(move || yield_loop(n));
+            a.join().expect("the profile greenlet does not panic");
+            b.join().expect("the profile greenlet does not panic");
+            2 * n
+        }
+        "park-pair" => {
+            park_pair(n);
+            2 * n
+        }
+        "bare" => {
+            bare(n);
+            n
+        }
+        "bare-spawn" => {
+            bare_spawn(n);
+            n
+        }
+        other => {
+            eprintln!(
+                "unknown workload {other}: spawn, spawn-in-greenlet, yield, yield-pair, park-pair, bare, bare-spawn"
+            );
+            std::process::exit(2);
+        }
+    };
+    let per = t.elapsed().as_secs_f64() * 1e9 / ops as f64;
+    println!("{what}: {ops} operations, {per:.1} ns each");
+}
