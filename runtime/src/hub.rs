@@ -161,6 +161,7 @@ impl Drop for HubOwner {
 ///
 /// # Panics
 /// If called while the thread is being torn down after its hub was dropped.
+#[inline]
 pub(crate) fn hub() -> &'static Hub {
     let p = CURRENT.with(|c| c.get());
     if !p.is_null() {
@@ -321,6 +322,7 @@ impl Hub {
 
     /// Switches away from the running greenlet back to the hub loop, or, in
     /// the main context, runs the hub loop until the main context is ready.
+    #[inline(always)]
     pub(crate) fn switch_out(&self) {
         if self.in_main() {
             self.run_until_main_ready();
@@ -336,6 +338,12 @@ impl Hub {
     }
 
     /// Resumes one ready greenlet until it suspends or finishes.
+    ///
+    /// Inlined into the loop, like `switch_out` into the parks: after a
+    /// stack switch the CPU's return-address predictions belong to the
+    /// other stack, so every extra frame between the switch and the loop
+    /// (or the user's code) costs a mispredicted return.
+    #[inline(always)]
     fn resume(&self, key: Key) {
         let Some(rec) = self.greenlets.borrow().get(key).cloned() else {
             return;

@@ -212,6 +212,7 @@ impl Registration {
         }
     }
 
+    #[inline]
     fn wait(&self, hub: &Hub, k: Key, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
         let me = hub.current();
         {

@@ -56,6 +56,7 @@ impl Eq for Unparker {}
 impl Unparker {
     /// Wakes the greenlet if it is parked; otherwise its next park returns
     /// at once. Waking a greenlet that has ended does nothing.
+    #[inline]
     pub fn unpark(&self) {
         match try_hub() {
             Some(h) if h.shared.id == self.hub.id => h.unpark(self.key),
@@ -78,12 +79,14 @@ pub fn current_unparker() -> Unparker {
 ///
 /// May return spuriously. Unwinds if the greenlet is killed or a
 /// [`Timeout`](crate::Timeout) around it expires.
+#[inline]
 pub fn park(reason: &'static str) {
     park_with(Wait::Other(reason), None);
 }
 
 /// Like [`park`], but returns `false` once `deadline` has passed (`None`:
 /// no deadline). `true` means unparked, or spurious.
+#[inline]
 pub fn park_until(deadline: Option<Instant>, reason: &'static str) -> bool {
     park_with(Wait::Other(reason), deadline)
 }
@@ -124,6 +127,7 @@ fn checkpoint(rec: &Record) {
 
 /// The one park every blocking operation goes through. Returns `false` if
 /// `deadline` passed, `true` if unparked (or spuriously).
+#[inline]
 pub(crate) fn park_with(wait: Wait, deadline: Option<Instant>) -> bool {
     let hub = hub();
     let key = hub.current();
@@ -164,6 +168,7 @@ pub(crate) fn park_with(wait: Wait, deadline: Option<Instant>) -> bool {
 /// Lets every other ready greenlet run once, then continues; a blocking
 /// point (kill and `Timeout` are delivered here). Mirrors
 /// [`std::thread::yield_now`] and gevent's `sleep(0)`.
+#[inline]
 pub fn yield_now() {
     let hub = hub();
     let key = hub.current();
