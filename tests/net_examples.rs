@@ -420,3 +420,47 @@ fn ping_example_rallies_over_tcp_and_udp() {
         );
     }
 }
+
+/// Reads exactly `n` `Hello, World!` responses (each 13-byte body after a
+/// fixed head) from `c`.
+fn read_hellos(c: &TcpStream, n: usize) -> Vec<u8> {
+    const ONE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: green\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+    let mut got = vec![0u8; ONE.len() * n];
+    (&*c).read_exact(&mut got).unwrap();
+    assert_eq!(got, ONE.repeat(n), "{n} whole responses in order");
+    got
+}
+
+#[test]
+fn http_hello_example_answers_keep_alive_and_pipelined_requests() {
+    bounded(|| {
+        let ex = Running::start("http_hello", &["127.0.0.1:0"]);
+        let addr = ex.listening_on();
+        let c = TcpStream::connect(addr).unwrap();
+        // Keep-alive: three requests, one at a time, on one connection.
+        for _ in 0..3 {
+            (&c).write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            read_hellos(&c, 1);
+        }
+        // Pipelining: 16 requests in one write, split mid-request too.
+        let one = b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n".as_slice();
+        let burst = one.repeat(16);
+        let (a, b) = burst.split_at(burst.len() / 2 + 3);
+        (&c).write_all(a).unwrap();
+        (&c).write_all(b).unwrap();
+        read_hellos(&c, 16);
+        // A body is skipped, then `Connection: close` ends the connection.
+        (&c).write_all(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+        read_hellos(&c, 2);
+        let mut rest = Vec::new();
+        (&c).read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "closed after Connection: close");
+        // A malformed request gets 400 and the connection is closed.
+        let bad = TcpStream::connect(addr).unwrap();
+        (&bad).write_all(b"NOT HTTP AT ALL\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        (&bad).read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    })
+}

@@ -1,0 +1,135 @@
+//! HTTP/1.1 plaintext server: answers every request with `Hello, World!`,
+//! one greenlet per connection, with keep-alive and pipelining; the request
+//! parser is `httparse`.
+//!
+//! ```text
+//! cargo run --release --example http_hello -- 127.0.0.1:8080
+//! wrk -t1 -c64 -d10s http://127.0.0.1:8080/
+//! ```
+//!
+//! The first line of output is `listening on ADDR` (pass port 0 to let the
+//! system pick one).
+//!
+//! Pipelining: every complete request in what one read returned is
+//! answered, and all the answers go out in one write. A request with a body
+//! (`Content-Length`) has the body skipped; `Transfer-Encoding` is not
+//! supported and gets `501`. A malformed request gets `400` and the
+//! connection is closed, as is one that asks for `Connection: close` (or is
+//! HTTP/1.0 without `keep-alive`).
+
+use std::io::{self, Read, Write};
+
+use green::net::{StreamServer, TcpStream};
+
+const HELLO: &[u8] = b"HTTP/1.1 200 OK\r\nServer: green\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+const BAD_REQUEST: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+const NOT_IMPLEMENTED: &[u8] =
+    b"HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+/// Most headers a request may carry.
+const MAX_HEADERS: usize = 32;
+/// Largest request head accepted before answering 400.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// What one parsed request asks of the connection.
+enum Parsed {
+    /// A whole request of this many bytes (head and body).
+    Request { len: usize, keep_alive: bool },
+    /// More bytes are needed.
+    Partial,
+    /// Answer with this and close.
+    Reject(&'static [u8]),
+}
+
+fn parse(buf: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Parsed::Partial,
+        Ok(httparse::Status::Partial) | Err(_) => return Parsed::Reject(BAD_REQUEST),
+    };
+    let http10 = req.version == Some(0);
+    let mut keep_alive = !http10;
+    let mut body = 0usize;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("connection") {
+            let v = h.value;
+            if v.eq_ignore_ascii_case(b"close") {
+                keep_alive = false;
+            } else if v.eq_ignore_ascii_case(b"keep-alive") {
+                keep_alive = true;
+            }
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            match std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+            {
+                Some(n) => body = n,
+                None => return Parsed::Reject(BAD_REQUEST),
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Parsed::Reject(NOT_IMPLEMENTED);
+        }
+    }
+    match head_len.checked_add(body) {
+        Some(len) if len <= buf.len() => Parsed::Request { len, keep_alive },
+        Some(_) => Parsed::Partial,
+        None => Parsed::Reject(BAD_REQUEST),
+    }
+}
+
+/// Serves one connection until the client closes it or asks to.
+fn serve(mut conn: TcpStream) -> io::Result<()> {
+    let mut buf = vec![0u8; 8 * 1024];
+    let mut filled = 0;
+    let mut out = Vec::with_capacity(8 * 1024);
+    loop {
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = conn.read(&mut buf[filled..])?;
+        if n == 0 {
+            return Ok(()); // the client closed
+        }
+        filled += n;
+        let mut start = 0;
+        let mut close = false;
+        while start < filled {
+            match parse(&buf[start..filled]) {
+                Parsed::Request { len, keep_alive } => {
+                    out.extend_from_slice(HELLO);
+                    start += len;
+                    if !keep_alive {
+                        close = true;
+                        break;
+                    }
+                }
+                Parsed::Partial => break,
+                Parsed::Reject(answer) => {
+                    out.extend_from_slice(answer);
+                    close = true;
+                    break;
+                }
+            }
+        }
+        if !out.is_empty() {
+            conn.write_all(&out)?;
+            out.clear();
+        }
+        if close {
+            return Ok(());
+        }
+        buf.copy_within(start..filled, 0);
+        filled -= start;
+    }
+}
+
+fn main() -> io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let server = StreamServer::bind(addr.as_str(), |conn: TcpStream, _peer| serve(conn))?;
+    println!("listening on {}", server.local_addr()?);
+    server.serve_forever()
+}
