@@ -344,3 +344,39 @@ fn registration_is_counted_and_released() {
         assert_eq!(green::stats().io_sources, before, "dropping it deregisters");
     });
 }
+
+/// Regression: the fairness yield used to come after a successful read; a
+/// Timeout (or kill) delivered there unwound with the byte already read,
+/// losing it. Now the budget is spent before the attempt.
+#[test]
+fn timeout_at_the_fairness_yield_loses_no_data() {
+    bounded(|| {
+        let (a, b) = tcp_pair();
+        let all: Vec<u8> = (0..=255u8).collect();
+        (&b).write_all(&all).unwrap();
+        let a = Green::new(a);
+        // Wait until every byte is readable, so the reads below never park.
+        yield_until(|| a.sock.peek(&mut [0u8; 256]).map_or(false, |n| n == 256));
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let s = seen.clone();
+        let reader = a.clone();
+        // The deadline has already passed: the region ends at its first
+        // blocking point, the fairness yield after the budget runs out.
+        let r = green::Timeout::at(Instant::now()).run(move || loop {
+            let mut one = [0u8; 1];
+            let n = reader.read(&mut one).unwrap();
+            assert_eq!(n, 1);
+            s.borrow_mut().push(one[0]);
+        });
+        assert!(r.is_err(), "the region ended at the deadline");
+        let seen = seen.borrow();
+        assert!(!seen.is_empty() && seen.len() < 256);
+        let mut next = [0u8; 1];
+        assert_eq!(a.read(&mut next).unwrap(), 1);
+        assert_eq!(
+            usize::from(next[0]),
+            seen.len(),
+            "the byte after the region is the next one: none was lost"
+        );
+    });
+}

@@ -228,3 +228,83 @@ fn killed_greenlet_releases_its_stack_and_timer() {
         assert_eq!(after.stacks_in_use, before.stacks_in_use);
     });
 }
+
+/// Runs a closure when dropped: a destructor that does green work.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
+/// Regression: the captures of a greenlet killed before it started are
+/// dropped inside the greenlet; a destructor that blocks there used to let
+/// the kill unwind out of the greenlet into the hub and "kill" the main
+/// context.
+#[test]
+fn kill_before_start_with_a_blocking_destructor_is_contained() {
+    bounded(|| {
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        let guard = OnDrop(move || {
+            green::yield_now();
+            r.set(true);
+        });
+        let h = green::spawn(move || {
+            let _g = &guard;
+            unreachable!("killed before it started");
+        });
+        h.kill();
+        assert!(h.join().unwrap_err().is_killed());
+        assert!(ran.get(), "the destructor ran to its end");
+        assert!(
+            green::current().is_main(),
+            "the main context is still itself"
+        );
+        assert_eq!(green::spawn(|| 5).join().unwrap(), 5, "the hub still works");
+    });
+}
+
+/// Regression: as above, with a destructor that panics.
+#[test]
+fn kill_before_start_with_a_panicking_destructor_is_contained() {
+    bounded(|| {
+        let guard = OnDrop(|| panic!("destructor panics"));
+        let h = green::spawn(move || {
+            let _g = &guard;
+        });
+        h.kill();
+        let e = h.join().unwrap_err();
+        assert!(
+            e.is_panic(),
+            "the destructor's panic is the greenlet's: {e}"
+        );
+        assert!(green::current().is_main());
+        assert_eq!(green::spawn(|| 6).join().unwrap(), 6);
+    });
+}
+
+/// Regression: a destructor that blocks while a kill unwinds used to get
+/// the kill thrown again from its own blocking point, aborting the process.
+#[test]
+fn destructor_may_block_while_a_kill_unwinds() {
+    bounded(|| {
+        let (flag, dropped) = DropFlag::new();
+        let parked = Rc::new(Cell::new(false));
+        let p = parked.clone();
+        let h = green::spawn(move || {
+            let _slow = OnDrop(move || {
+                green::sleep(Duration::from_millis(1));
+                green::yield_now();
+            });
+            let _flag = flag;
+            p.set(true);
+            green::sleep(Duration::from_secs(60));
+        });
+        yield_until(|| parked.get());
+        h.kill();
+        assert!(h.join().unwrap_err().is_killed());
+        assert!(dropped.get(), "every destructor ran");
+    });
+}

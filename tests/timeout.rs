@@ -270,3 +270,26 @@ fn finished_timeouts_leave_no_timers() {
         assert_eq!(green::stats().timers, before);
     });
 }
+
+/// Regression: a destructor that blocks while a Timeout unwinds must be
+/// able to wait; the expired deadline is not thrown from inside it.
+#[test]
+fn destructor_may_block_while_a_timeout_unwinds() {
+    bounded(|| {
+        struct SlowDrop(Rc<Cell<bool>>);
+        impl Drop for SlowDrop {
+            fn drop(&mut self) {
+                green::sleep(Duration::from_millis(1));
+                self.0.set(true);
+            }
+        }
+        let done = Rc::new(Cell::new(false));
+        let d = done.clone();
+        let r = with_timeout(Duration::from_millis(5), move || {
+            let _slow = SlowDrop(d);
+            green::sleep(Duration::from_secs(60));
+        });
+        assert!(r.is_err());
+        assert!(done.get(), "the blocking destructor finished");
+    });
+}

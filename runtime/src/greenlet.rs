@@ -90,6 +90,27 @@ pub(crate) struct Record {
     pub(crate) earliest: Cell<Option<(u64, Instant)>>,
     /// Lowest stack address seen at a park, to trim deep stacks on reuse.
     pub(crate) deepest: Cell<usize>,
+    /// The greenlet's join packet, so a greenlet that has to be abandoned
+    /// at thread exit still tells its joiners it was killed.
+    pub(crate) packet: Option<Arc<dyn Abandon>>,
+    /// Set while the captures of a greenlet killed before it started are
+    /// dropped: their destructors may block without the kill being thrown
+    /// into them (as during the unwind of a kill).
+    pub(crate) shielded: Cell<bool>,
+}
+
+/// What the hub needs of a join packet without knowing its type.
+pub(crate) trait Abandon {
+    /// Ends the packet as killed if the greenlet never completed it.
+    fn abandon(&self);
+}
+
+impl<T> Abandon for Packet<T> {
+    fn abandon(&self) {
+        if !self.finished.load(Ordering::Acquire) {
+            self.complete(Err(JoinError::killed()));
+        }
+    }
 }
 
 impl Record {
@@ -114,6 +135,8 @@ impl Record {
             deadlines: RefCell::new(Vec::new()),
             earliest: Cell::new(None),
             deepest: Cell::new(0),
+            packet: None,
+            shielded: Cell::new(false),
         }
     }
 
@@ -704,21 +727,34 @@ where
         }),
         finished: AtomicBool::new(false),
     });
-    let rec = Rc::new(Record::new(id, name, spawned_at, State::Ready));
+    let mut rec = Record::new(id, name, spawned_at, State::Ready);
+    rec.packet = Some(packet.clone());
+    let rec = Rc::new(rec);
     let key = hub.greenlets.borrow_mut().insert(rec.clone());
     let theirs = packet.clone();
     let co = Co::with_stack(stack, move |y: &GreenYielder, ()| {
         let hub = crate::hub::hub();
         hub.set_yielder(y);
         let killed = hub.current_rec().killed.get();
-        let result = if killed {
-            drop(f);
-            Err(JoinError::killed())
-        } else {
-            match panic::catch_unwind(AssertUnwindSafe(f)) {
-                Ok(v) => Ok(v),
-                Err(payload) => Err(classify(payload)),
+        // Everything the greenlet's code can run — `f` itself, or only the
+        // destructors of what `f` captured if it was killed before it
+        // started (they may block or panic too) — stays inside the catch,
+        // so no unwind ever leaves the coroutine into the hub.
+        let result = panic::catch_unwind(AssertUnwindSafe(move || {
+            if killed {
+                let rec = crate::hub::hub().current_rec();
+                rec.shielded.set(true);
+                drop(f);
+                rec.shielded.set(false);
+                None
+            } else {
+                Some(f())
             }
+        }));
+        let result = match result {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(JoinError::killed()),
+            Err(payload) => Err(classify(payload)),
         };
         theirs.complete(result);
     });

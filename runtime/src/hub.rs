@@ -364,10 +364,25 @@ impl Hub {
             self.shared.running.store(rec.id, Ordering::Relaxed);
             *self.shared.running_name.lock() = rec.name.clone();
         }
+        // The greenlet body catches every unwind of the user's code; one
+        // that still escapes `resume` would leave the hub believing the
+        // dead greenlet runs (and the main context would suspend on its
+        // yielder). That cannot be continued from: end the process.
+        struct AbortOnUnwind;
+        impl Drop for AbortOnUnwind {
+            fn drop(&mut self) {
+                crate::sys::write_stderr(
+                    b"green: fatal runtime error: an unwind escaped a greenlet into the hub\n",
+                );
+                crate::sys::abort();
+            }
+        }
+        let bomb = AbortOnUnwind;
         let result = match rec.co.borrow_mut().as_mut() {
             Some(co) => co.resume(()),
             None => CoroutineResult::Yield(()),
         };
+        std::mem::forget(bomb);
         self.current.set(self.main);
         self.current_rec.set(Rc::as_ptr(&self.main_rec));
         if watched {
@@ -639,6 +654,9 @@ impl Hub {
             keys.into_iter().filter_map(|k| gs.remove(k)).collect()
         };
         for rec in left {
+            if let Some(p) = &rec.packet {
+                p.abandon();
+            }
             let co = rec.co.borrow_mut().take();
             if let Some(co) = co {
                 log::warn!(target: "green", "green: greenlet {} did not end when killed at thread exit; its stack is leaked", rec.describe());

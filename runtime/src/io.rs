@@ -148,14 +148,19 @@ impl Registration {
     /// greenlet until `dir` is ready between attempts. `Interrupted` is
     /// retried. Gives `TimedOut` once `deadline` has passed.
     ///
-    /// An operation that succeeds spends one unit of the fairness budget
-    /// (see [`consume_budget`]).
+    /// Each call spends one unit of the fairness budget first (see
+    /// [`consume_budget`]), so a socket that is always ready still lets the
+    /// other greenlets run.
     pub fn io<R>(
         &self,
         dir: Direction,
         deadline: Option<Instant>,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
+        // Spend the fairness budget before the attempt, never after a
+        // success: the yield it may cause is a blocking point where a kill
+        // or Timeout unwinds, and data already read would be lost.
+        consume_budget();
         let hub = hub();
         loop {
             if let Some(k) = self.key_on(hub) {
@@ -165,10 +170,7 @@ impl Registration {
                 }
             }
             match op() {
-                Ok(v) => {
-                    consume_budget();
-                    return Ok(v);
-                }
+                Ok(v) => return Ok(v),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let k = self.bind(hub)?;
                     set_ready(hub, k, dir, false);

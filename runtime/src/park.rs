@@ -113,8 +113,20 @@ fn throw_kill() -> ! {
 }
 
 /// Delivers a pending kill or an expired `Timeout` of the running greenlet.
+///
+/// Not while the greenlet is already unwinding: a destructor that blocks
+/// (flushing a buffered green socket, taking a green lock) must be able to
+/// wait normally, as a gevent `finally:` block can; throwing again from it
+/// would abort the process. The kill or timeout is delivered at the next
+/// blocking point after the unwind ends.
 #[inline]
 fn checkpoint(rec: &Record) {
+    if !rec.killed.get() && rec.earliest.get().is_none() {
+        return;
+    }
+    if std::thread::panicking() || rec.shielded.get() {
+        return;
+    }
     if rec.killed.get() {
         throw_kill();
     }
