@@ -304,3 +304,38 @@ fn from_std_and_into_std_keep_std_semantics() {
         assert_eq!(&b, b"y");
     })
 }
+
+/// Regression: a listener accepted on from two threads used to have its
+/// registration taken back and forth between their hubs, each waking the
+/// other: both hubs spun. Now each hub has its own registration and both
+/// simply wait.
+#[test]
+fn listener_shared_by_two_threads_waits_without_spinning() {
+    let listener = std::sync::Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+    let addr = listener.local_addr().unwrap();
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let l = listener.clone();
+            std::thread::spawn(move || {
+                let before = green::stats().polls;
+                let (conn, _) = l.accept().unwrap();
+                let polls = green::stats().polls - before;
+                drop(conn);
+                polls
+            })
+        })
+        .collect();
+    // Give both threads ample time to block in accept: a spinning hub
+    // would poll thousands of times meanwhile.
+    std::thread::sleep(Duration::from_millis(200));
+    let c1 = std::net::TcpStream::connect(addr).unwrap();
+    let c2 = std::net::TcpStream::connect(addr).unwrap();
+    for t in threads {
+        let polls = t.join().unwrap();
+        assert!(
+            polls < 50,
+            "a hub polled {polls} times while waiting in accept"
+        );
+    }
+    drop((c1, c2));
+}

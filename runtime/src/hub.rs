@@ -57,7 +57,12 @@ static NEXT_HUB_ID: AtomicU64 = AtomicU64::new(1);
 pub(crate) enum Message {
     Unpark(Key),
     Kill(Key),
-    Deregister(Key),
+    /// A registration was dropped on another thread.
+    Deregister {
+        fd: i32,
+        registration: u64,
+        key: Key,
+    },
 }
 
 /// The part of a hub other threads can reach.
@@ -113,6 +118,9 @@ pub(crate) struct Hub {
     poll: RefCell<mio::Poll>,
     events: RefCell<mio::Events>,
     pub(crate) sources: RefCell<Slab<Source>>,
+    /// Per descriptor number: the id of the registration that owns it on
+    /// this hub and its record (id 0: none).
+    pub(crate) fd_table: RefCell<Vec<(u64, Key)>>,
     pub(crate) stacks: RefCell<StackPool>,
     pub(crate) budget: Cell<u32>,
     pub(crate) io_waiters: Cell<usize>,
@@ -232,6 +240,7 @@ impl Hub {
             poll: RefCell::new(poll),
             events: RefCell::new(mio::Events::with_capacity(1024)),
             sources: RefCell::new(Slab::new()),
+            fd_table: RefCell::new(Vec::new()),
             stacks: RefCell::new(StackPool::new()),
             budget: Cell::new(BUDGET),
             io_waiters: Cell::new(0),
@@ -550,7 +559,11 @@ impl Hub {
             match msg {
                 Message::Unpark(k) => self.unpark(k),
                 Message::Kill(k) => self.kill(k),
-                Message::Deregister(k) => crate::io::remove_source(self, k),
+                Message::Deregister {
+                    fd,
+                    registration,
+                    key,
+                } => crate::io::forget_source(self, fd, registration, key),
             }
         }
     }

@@ -1,8 +1,12 @@
 //! Readiness: how a file descriptor waits greenly.
 //!
-//! A descriptor is registered with its hub's `mio::Poll` once, for both
+//! A descriptor is registered with a hub's `mio::Poll` once, for both
 //! directions, edge-triggered, the first time an operation on it would
-//! block. The hub keeps a [`Source`] record per registration: a cached
+//! block on that hub's thread. A socket used from several threads (an
+//! `Arc<TcpListener>` accepted on by each, a reader thread and a writer
+//! thread on one `&TcpStream`) is registered with each of their hubs —
+//! epoll allows one descriptor in several sets — so no hub ever takes it
+//! from another. The hub keeps a [`Source`] record per registration: a cached
 //! readiness flag per direction and the greenlets waiting for each, kept
 //! apart so a reader and a writer on one socket wait independently.
 //!
@@ -53,28 +57,26 @@ pub(crate) struct Source {
     pub(crate) writers: Vec<Key>,
 }
 
-/// Where a registration lives now.
-#[derive(Debug)]
-struct Binding {
-    hub: Arc<HubShared>,
-    key: Key,
-}
+static NEXT_REGISTRATION: AtomicU64 = AtomicU64::new(1);
 
-/// The green side of one file descriptor: registers it with the hub of the
-/// thread that first has to wait on it, and moves it if it is later used
-/// from another thread. `Send + Sync`, so the socket that owns it can be.
+/// The green side of one file descriptor: registers it with the hub of
+/// each thread that has to wait on it. `Send + Sync`, so the socket that
+/// owns it can be.
+///
+/// Each hub finds its record for a descriptor in a table indexed by the
+/// descriptor number and checked against the registration's unique id, so
+/// the fast path takes no lock and touches no atomic, and a descriptor
+/// number reused after a close is never mistaken for the old one.
 ///
 /// The owner must drop the `Registration` *before* closing the descriptor
-/// (declare it first among the fields), so the descriptor leaves the poll
-/// while it still exists.
+/// (declare it first among the fields), so the descriptor leaves every
+/// poll while it still exists.
 #[derive(Debug)]
 pub struct Registration {
     fd: RawFd,
-    /// Id of the hub it is registered with, 0 if none (fast-path check).
-    hub_id: AtomicU64,
-    /// Its key in that hub's source slab.
-    key: AtomicU64,
-    binding: Mutex<Option<Binding>>,
+    id: u64,
+    /// The hubs it is registered with and its record on each.
+    bound: Mutex<Vec<(Arc<HubShared>, Key)>>,
 }
 
 impl Registration {
@@ -83,9 +85,8 @@ impl Registration {
     pub fn new(fd: RawFd) -> Registration {
         Registration {
             fd,
-            hub_id: AtomicU64::new(0),
-            key: AtomicU64::new(0),
-            binding: Mutex::new(None),
+            id: NEXT_REGISTRATION.fetch_add(1, Ordering::Relaxed),
+            bound: Mutex::new(Vec::new()),
         }
     }
 
@@ -95,29 +96,22 @@ impl Registration {
     }
 
     /// Key of the record on `hub`, if registered there.
+    #[inline]
     fn key_on(&self, hub: &Hub) -> Option<Key> {
-        if self.hub_id.load(Ordering::Acquire) == hub.shared.id {
-            Some(Key::from_u64(self.key.load(Ordering::Relaxed)))
-        } else {
-            None
+        let i = usize::try_from(self.fd).ok()?;
+        match hub.fd_table.borrow().get(i) {
+            Some(&(id, key)) if id == self.id => Some(key),
+            _ => None,
         }
     }
 
-    /// Registers with `hub`, moving the registration from another hub if
-    /// needed.
+    /// Registers with `hub` if not yet.
     fn bind(&self, hub: &Hub) -> io::Result<Key> {
         if let Some(k) = self.key_on(hub) {
             return Ok(k);
         }
-        let mut b = self.binding.lock();
-        if let Some(old) = b.take() {
-            self.hub_id.store(0, Ordering::Release);
-            // Deregistering works from any thread; the old hub drops its
-            // record (and wakes its waiters, who re-register where they
-            // run) when it reads the message.
-            let _ = old.hub.registry.deregister(&mut SourceFd(&self.fd));
-            old.hub.send(Message::Deregister(old.key));
-        }
+        let i = usize::try_from(self.fd)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "negative descriptor"))?;
         let key = hub.sources.borrow_mut().insert(Source {
             readable: true,
             writable: true,
@@ -135,12 +129,14 @@ impl Registration {
             hub.sources.borrow_mut().remove(key);
             return Err(e);
         }
-        self.key.store(key.to_u64(), Ordering::Relaxed);
-        self.hub_id.store(hub.shared.id, Ordering::Release);
-        *b = Some(Binding {
-            hub: hub.shared.clone(),
-            key,
-        });
+        {
+            let mut table = hub.fd_table.borrow_mut();
+            if table.len() <= i {
+                table.resize(i + 1, (0, Key { index: 0, gen: 0 }));
+            }
+            table[i] = (self.id, key);
+        }
+        self.bound.lock().push((hub.shared.clone(), key));
         Ok(key)
     }
 
@@ -271,13 +267,20 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let Some(b) = self.binding.get_mut().take() else {
-            return;
-        };
-        let _ = b.hub.registry.deregister(&mut SourceFd(&self.fd));
-        match try_hub() {
-            Some(h) if h.shared.id == b.hub.id => remove_source(h, b.key),
-            _ => b.hub.send(Message::Deregister(b.key)),
+        let here = try_hub();
+        for (shared, key) in self.bound.get_mut().drain(..) {
+            // Deregistering works from any thread.
+            let _ = shared.registry.deregister(&mut SourceFd(&self.fd));
+            match here {
+                Some(h) if h.shared.id == shared.id => {
+                    forget_source(h, self.fd, self.id, key);
+                }
+                _ => shared.send(Message::Deregister {
+                    fd: self.fd,
+                    registration: self.id,
+                    key,
+                }),
+            }
         }
     }
 }
@@ -298,9 +301,18 @@ fn set_ready(hub: &Hub, k: Key, dir: Direction, ready: bool) {
     }
 }
 
-/// Drops a source record, waking whoever still waits on it so they retry
-/// (and re-register on their own hub if the descriptor moved).
-pub(crate) fn remove_source(hub: &Hub, k: Key) {
+/// Drops the record of a registration that is going away, and its entry in
+/// the descriptor table unless the descriptor number already belongs to a
+/// newer registration. Whoever still waits on it is woken to retry.
+pub(crate) fn forget_source(hub: &Hub, fd: RawFd, registration: u64, k: Key) {
+    if let Ok(i) = usize::try_from(fd) {
+        let mut table = hub.fd_table.borrow_mut();
+        if let Some(e) = table.get_mut(i) {
+            if e.0 == registration {
+                e.0 = 0;
+            }
+        }
+    }
     let removed = hub.sources.borrow_mut().remove(k);
     if let Some(src) = removed {
         for w in src.readers.into_iter().chain(src.writers) {
