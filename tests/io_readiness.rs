@@ -356,7 +356,7 @@ fn timeout_at_the_fairness_yield_loses_no_data() {
         (&b).write_all(&all).unwrap();
         let a = Green::new(a);
         // Wait until every byte is readable, so the reads below never park.
-        yield_until(|| a.sock.peek(&mut [0u8; 256]).map_or(false, |n| n == 256));
+        yield_until(|| a.sock.peek(&mut [0u8; 256]).is_ok_and(|n| n == 256));
         let seen = Rc::new(RefCell::new(Vec::new()));
         let s = seen.clone();
         let reader = a.clone();
