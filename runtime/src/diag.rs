@@ -315,8 +315,7 @@ fn parse_duration(s: &str) -> Option<Duration> {
             .trim()
             .parse::<f64>()
             .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .map(Duration::from_secs_f64);
+            .and_then(|v| Duration::try_from_secs_f64(v).ok());
     }
     s.parse().ok().map(Duration::from_millis)
 }
@@ -422,5 +421,11 @@ mod tests {
         assert_eq!(parse_duration("200ms"), Some(Duration::from_millis(200)));
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("soon"), None);
+        assert_eq!(
+            parse_duration("1e300s"),
+            None,
+            "too large is rejected, not a panic"
+        );
+        assert_eq!(parse_duration("-1s"), None);
     }
 }

@@ -400,15 +400,28 @@ impl<T> JoinHandle<T> {
                 repr: JoinErrorRepr::JoinSelf,
             });
         }
+        /// Takes the joiner's unparker off the packet if the join unwinds
+        /// (kill, Timeout), so no stale wake-up is left behind.
+        struct Leave<'a, T>(&'a Packet<T>, Option<Unparker>);
+        impl<T> Drop for Leave<'_, T> {
+            fn drop(&mut self) {
+                if let Some(u) = &self.1 {
+                    self.0.state.lock().remove_waiter(u);
+                }
+            }
+        }
+        let me = park::current_unparker();
         loop {
             {
                 let mut st = self.watch.packet.state.lock();
                 if let Some(r) = st.result.take() {
                     return r;
                 }
-                st.add_waiter(park::current_unparker());
+                st.add_waiter(me.clone());
             }
+            let mut leave = Leave(&self.watch.packet, Some(me.clone()));
             park::park_with(Wait::Join(self.watch.id.as_u64()), None);
+            leave.1 = None; // woken normally: the waiter list is the packet's business
         }
     }
 

@@ -508,7 +508,9 @@ impl Hub {
         self.polls.set(self.polls.get() + 1);
         let mut events = self.events.borrow_mut();
         let r = self.poll.borrow_mut().poll(&mut events, timeout);
-        self.shared.sleep.store(AWAKE, Ordering::SeqCst);
+        // A swap, not a store: it reads a sender's NOTIFIED, so the drain
+        // below is ordered after that sender's push on any CPU.
+        self.shared.sleep.swap(AWAKE, Ordering::SeqCst);
         if let Err(e) = r {
             if e.kind() != io::ErrorKind::Interrupted {
                 log::error!(target: "green", "green: poll failed: {e}");

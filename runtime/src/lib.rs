@@ -23,8 +23,7 @@
 //!
 //! # Implementation
 //!
-//! * One hub per OS thread, created lazily ([`hub`](crate::stats) counters
-//!   are per thread). Greenlets never migrate between threads, so `spawn`
+//! * One hub per OS thread, created lazily ([`stats`] are per thread). Greenlets never migrate between threads, so `spawn`
 //!   does not require `Send` and thread-locals stay sound.
 //! * A greenlet is a `corosensei` coroutine on a stack from a per-hub pool
 //!   of guarded stacks carved out of large `mmap` slabs (one VMA per slab

@@ -222,6 +222,9 @@ pub fn sleep_until(deadline: Instant) {
 /// Waits until the hub has nothing else to do: no greenlet ready, no I/O
 /// ready, no timer due (GLib's idle priority). Useful for background work
 /// that must never delay I/O.
+///
+/// Like every park it may return early if something unparks the greenlet
+/// meanwhile; a background loop simply calls it again.
 pub fn idle() {
     let hub = hub();
     hub.current_rec().notified.set(false);

@@ -245,19 +245,24 @@ impl StackPool {
             return;
         };
         c.in_use -= 1;
-        let keep_from = if c.free.len() >= FREE_HOT {
-            stack.top.saturating_sub(sys::page_size())
+        // Beyond the warm set, a freed stack gives all its memory back (the
+        // header at its top is rewritten when it is reused); within it, a
+        // stack that was seen deep keeps only its top TRIM_KEEP bytes.
+        let cold = c.free.len() >= FREE_HOT;
+        let slot_end = stack.top + HEADER;
+        let keep_from = if cold {
+            slot_end
         } else {
             stack.top.saturating_sub(TRIM_KEEP)
         };
         let deep = deepest != 0 && deepest < keep_from;
-        if deep || c.free.len() >= FREE_HOT {
+        if cold || deep {
             let start = stack.limit;
             let end = keep_from & !(sys::page_size() - 1);
             if end > start {
                 if let Some(p) = NonNull::new(start as *mut u8) {
-                    // SAFETY: the range is inside this stack, which nothing
-                    // runs on any more.
+                    // SAFETY: the range is inside this stack's slot (above
+                    // its guard), which nothing runs on any more.
                     unsafe { sys::discard(p, end - start) };
                 }
             }
