@@ -250,3 +250,73 @@ pub(crate) fn finish_connect<S: AsFd>(s: &Sock<S>, deadline: Option<Instant>) ->
         }
     }
 }
+
+/// `Read` and `Write` for a green stream type and for `&` it, as std has
+/// for its streams, plus `Debug` showing the std socket. Reads apply the
+/// short-read rule ([`Sock::read_stream`]); writes send with
+/// `MSG_NOSIGNAL`, so a closed peer gives `BrokenPipe`, never `SIGPIPE`.
+macro_rules! stream_read_write {
+    ($t:ty) => {
+        impl Read for &$t {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let s = &self.inner;
+                s.read_stream(buf.len(), || (&s.sock).read(buf))
+            }
+
+            fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+                let s = &self.inner;
+                let want = bufs.iter().map(|b| b.len()).sum();
+                s.read_stream(want, || (&s.sock).read_vectored(bufs))
+            }
+        }
+
+        impl Write for &$t {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let s = &self.inner;
+                s.write(|| SockRef::from(&s.sock).send_with_flags(buf, libc::MSG_NOSIGNAL))
+            }
+
+            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                let s = &self.inner;
+                s.write(|| {
+                    SockRef::from(&s.sock).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
+                })
+            }
+
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                (&*self).read(buf)
+            }
+
+            fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+                (&*self).read_vectored(bufs)
+            }
+        }
+
+        impl Write for $t {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                (&*self).write(buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                (&*self).write_vectored(bufs)
+            }
+
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.inner.sock, f)
+            }
+        }
+    };
+}
+pub(crate) use stream_read_write;
