@@ -75,7 +75,10 @@ impl UnixStream {
     /// # Errors
     /// As std (`NotFound`, `ConnectionRefused`, …).
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
-        UnixStream::connect_sockaddr(&SockAddr::unix(path)?)
+        // std's own check of the path (an interior NUL or one too long is
+        // `InvalidInput`), so the kernel never sees a truncated path.
+        let addr = SocketAddr::from_pathname(path)?;
+        UnixStream::connect_addr(&addr)
     }
 
     /// Connects to the socket at `addr`.

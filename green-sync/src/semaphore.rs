@@ -27,7 +27,8 @@ fn release_locked(s: &mut State) -> Option<Unparker> {
     match s.waiters.hand_front(()) {
         Ok(u) => Some(u),
         Err(()) => {
-            s.permits += 1;
+            // Saturates: a semaphore with usize::MAX free permits stays so.
+            s.permits = s.permits.saturating_add(1);
             None
         }
     }
@@ -201,6 +202,7 @@ impl Semaphore {
     }
 
     /// Adds one permit: it goes to the longest waiter if any. Never blocks.
+    /// The count saturates at `usize::MAX`.
     pub fn release(&self) {
         // Unbounded: cannot fail.
         let _ = self.core.release();

@@ -299,3 +299,61 @@ pub fn run_checks(checks: &[(&str, fn())]) {
         std::process::exit(101);
     }
 }
+
+// ---- reliability suites (tests/rel_*.rs) ----
+
+/// True if the greenlet `id` of this hub is parked (per [`green::dump`]).
+pub fn is_parked(id: green::GreenletId) -> bool {
+    green::dump()
+        .iter()
+        .any(|g| g.id == id && g.state == green::GreenletState::Blocked)
+}
+
+/// Sleeps greenly a millisecond at a time until `cond` holds: for work
+/// that ends on other threads or in other greenlets. Bounded by the
+/// caller's safety net.
+pub fn settle(mut cond: impl FnMut() -> bool) {
+    while !cond() {
+        green::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The counters of [`green::stats`] that must come back to their baseline
+/// once everything a test started has ended: greenlets, blocked, timers,
+/// I/O waiters, I/O sources, stacks in use, blocking jobs in flight.
+pub fn leak_counters(s: &green::Stats) -> [usize; 7] {
+    [
+        s.greenlets,
+        s.blocked,
+        s.timers,
+        s.io_waiters,
+        s.io_sources,
+        s.stacks_in_use,
+        s.blocking_in_flight,
+    ]
+}
+
+/// Open descriptors of this process (entries of `/proc/self/fd`).
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .count()
+}
+
+/// Serialises the tests of one binary that compare process-wide figures
+/// (descriptors, RSS): hold the guard for the whole test.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Open sockets of this process (entries of `/proc/self/fd` that link to
+/// `socket:[…]`): unlike [`fd_count`], not disturbed by the epoll and
+/// eventfd descriptors of hubs that other test threads create and drop.
+pub fn socket_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
