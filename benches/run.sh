@@ -6,14 +6,18 @@
 #
 #   bash benches/run.sh            # from the workspace root
 #   RUNS=5 bash benches/run.sh
+#   BENCHES=sync bash benches/run.sh   # only these criterion benches, no rss
 #
 # Baselines: switch/* against switch/corosensei_resume_suspend;
 # spawn_join/* against spawn_join/green_main (so the peers' column reads
-# "how many times green's time").
+# "how many times green's time"); sync/*, sync_queue/* and sync_fast/*
+# against sync/green_yield_now_round_trip (two greenlets yielding once
+# each).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 runs="${RUNS:-3}"
+benches="${BENCHES:-switch spawn sync}"
 target="${CARGO_TARGET_DIR:-target}"
 crit="$target/criterion"
 results="$(mktemp)"
@@ -25,8 +29,6 @@ built="$(cargo bench -p green-benches --no-run 2>&1 | tee /dev/stderr)"
 exe() {
     grep -oE "\(([^()]*/deps/$1-[0-9a-f]+)\)" <<<"$built" | tr -d '()' | tail -1
 }
-switch="$(exe switch)"
-spawn="$(exe spawn)"
 rss="$(exe rss)"
 # criterion writes its estimates under the working directory's target dir.
 export CRITERION_HOME="$crit"
@@ -34,8 +36,9 @@ export CRITERION_HOME="$crit"
 for run in $(seq 1 "$runs"); do
     echo "== run $run of $runs" >&2
     rm -rf "$crit"
-    "$switch" --bench --noplot >&2
-    "$spawn" --bench --noplot >&2
+    for bench in $benches; do
+        "$(exe "$bench")" --bench --noplot >&2
+    done
     for est in "$crit"/*/new/estimates.json; do
         id="$(grep -o '"title":"[^"]*"' "$(dirname "$est")/benchmark.json" | head -1 | cut -d'"' -f4)"
         median="$(grep -oE '"median":\{"confidence_interval":\{[^}]*\},"point_estimate":[0-9.eE+-]+' "$est" |
@@ -60,7 +63,8 @@ END {
     for (k = 1; k <= nid; k++) {
         id = order[k]
         split(id, parts, "/")
-        base = parts[1] == "switch" ? "switch/corosensei_resume_suspend" : "spawn_join/green_main"
+        base = parts[1] == "switch" ? "switch/corosensei_resume_suspend" : \
+            parts[1] == "spawn_join" ? "spawn_join/green_main" : "sync/green_yield_now_round_trip"
         n = 0; m = 0
         for (r = 1; r <= nrun; r++) {
             if ((id, r) in val) {
@@ -74,5 +78,7 @@ END {
     }
 }' "$results"
 
-echo
-"$rss"
+if [ -z "${BENCHES:-}" ]; then
+    echo
+    "$rss"
+fi

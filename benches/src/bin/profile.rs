@@ -11,7 +11,10 @@
 //! context), `spawn-in-greenlet` (the same inside a greenlet), `yield`
 //! (one greenlet calling `yield_now` alone), `yield-pair` (two greenlets
 //! calling `yield_now`), `park-pair` (two greenlets handing a turn to each
-//! other with park/unpark), and the bare corosensei baselines `bare`
+//! other with park/unpark), `channel-pair` (two greenlets ping-ponging
+//! through two `green_sync::Channel`s; one operation = one hand-off),
+//! `mutex` (uncontended `green_sync::Mutex` lock + unlock in one greenlet),
+//! and the bare corosensei baselines `bare`
 //! (resume + suspend) and `bare-spawn` (create a coroutine on a reused
 //! stack and run it to completion). Prints the mean time per operation.
 
@@ -63,6 +66,33 @@ fn park_pair(n: u64) {
         .collect();
     for h in handles {
         h.join().expect("a profile greenlet does not panic");
+    }
+}
+
+fn channel_pair(n: u64) {
+    let ping = Rc::new(green_sync::Channel::new());
+    let pong = Rc::new(green_sync::Channel::new());
+    let (ping_b, pong_b) = (ping.clone(), pong.clone());
+    let a = green_runtime::spawn(move || {
+        for i in 0..n {
+            ping.put(i).expect("the channel stays open");
+            black_box(pong.get().expect("the channel stays open"));
+        }
+    });
+    let b = green_runtime::spawn(move || {
+        for _ in 0..n {
+            let v = ping_b.get().expect("the channel stays open");
+            pong_b.put(v).expect("the channel stays open");
+        }
+    });
+    a.join().expect("a profile greenlet does not panic");
+    b.join().expect("a profile greenlet does not panic");
+}
+
+fn mutex_loop(n: u64) {
+    let m = green_sync::Mutex::new(0u64);
+    for i in 0..n {
+        *black_box(&m).lock() += i;
     }
 }
 
@@ -125,6 +155,16 @@ fn main() {
             park_pair(n);
             2 * n
         }
+        "channel-pair" => {
+            channel_pair(n);
+            2 * n
+        }
+        "mutex" => {
+            green_runtime::spawn(move || mutex_loop(n))
+                .join()
+                .expect("the profile greenlet does not panic");
+            n
+        }
         "bare" => {
             bare(n);
             n
@@ -135,7 +175,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown workload {other}: spawn, spawn-in-greenlet, yield, yield-pair, park-pair, bare, bare-spawn"
+                "unknown workload {other}: spawn, spawn-in-greenlet, yield, yield-pair, park-pair, channel-pair, mutex, bare, bare-spawn"
             );
             std::process::exit(2);
         }
