@@ -320,3 +320,44 @@ macro_rules! stream_read_write {
     };
 }
 pub(crate) use stream_read_write;
+
+/// The four timeout methods std's sockets share (`set_read_timeout`,
+/// `set_write_timeout`, `read_timeout`, `write_timeout`), for an `impl`
+/// block of a type whose `inner` is a [`Sock`]: the kernel keeps the value
+/// (so the getters and `into_std` match std) and the green wait uses it.
+macro_rules! timeout_methods {
+    () => {
+        /// Sets the read timeout: a read that waits longer gives `WouldBlock`.
+        /// `None` waits for ever.
+        ///
+        /// # Errors
+        /// `InvalidInput` for `Some(Duration::ZERO)`, as std.
+        pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
+            self.inner.sock.set_read_timeout(dur)?;
+            self.inner.store_timeout(Direction::Read, dur);
+            Ok(())
+        }
+
+        /// Sets the write timeout: a write that waits longer gives
+        /// `WouldBlock`. `None` waits for ever.
+        ///
+        /// # Errors
+        /// `InvalidInput` for `Some(Duration::ZERO)`, as std.
+        pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
+            self.inner.sock.set_write_timeout(dur)?;
+            self.inner.store_timeout(Direction::Write, dur);
+            Ok(())
+        }
+
+        /// The read timeout, as the kernel reports it (like std).
+        pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+            self.inner.sock.read_timeout()
+        }
+
+        /// The write timeout, as the kernel reports it (like std).
+        pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+            self.inner.sock.write_timeout()
+        }
+    };
+}
+pub(crate) use timeout_methods;

@@ -160,37 +160,7 @@ impl TcpStream {
         Ok(TcpStream { inner: s })
     }
 
-    /// Sets the read timeout: a read that waits longer gives `WouldBlock`.
-    /// `None` waits for ever.
-    ///
-    /// # Errors
-    /// `InvalidInput` for `Some(Duration::ZERO)`, as std.
-    pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.inner.sock.set_read_timeout(dur)?;
-        self.inner.store_timeout(Direction::Read, dur);
-        Ok(())
-    }
-
-    /// Sets the write timeout: a write that waits longer gives
-    /// `WouldBlock`. `None` waits for ever.
-    ///
-    /// # Errors
-    /// `InvalidInput` for `Some(Duration::ZERO)`, as std.
-    pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.inner.sock.set_write_timeout(dur)?;
-        self.inner.store_timeout(Direction::Write, dur);
-        Ok(())
-    }
-
-    /// The read timeout, as the kernel reports it (like std).
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.inner.sock.read_timeout()
-    }
-
-    /// The write timeout, as the kernel reports it (like std).
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.inner.sock.write_timeout()
-    }
+    crate::sock::timeout_methods!();
 
     /// Receives data without removing it from the queue; parks until some
     /// is there.

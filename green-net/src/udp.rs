@@ -119,35 +119,7 @@ impl UdpSocket {
         Ok(UdpSocket { inner: s })
     }
 
-    /// Sets the read timeout (see [`TcpStream::set_read_timeout`](crate::TcpStream::set_read_timeout)).
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration.
-    pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.inner.sock.set_read_timeout(dur)?;
-        self.inner.store_timeout(Direction::Read, dur);
-        Ok(())
-    }
-
-    /// Sets the write timeout.
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration.
-    pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.inner.sock.set_write_timeout(dur)?;
-        self.inner.store_timeout(Direction::Write, dur);
-        Ok(())
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.inner.sock.read_timeout()
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.inner.sock.write_timeout()
-    }
+    crate::sock::timeout_methods!();
 
     /// Sets `SO_BROADCAST`.
     pub fn set_broadcast(&self, broadcast: bool) -> io::Result<()> {

@@ -161,35 +161,7 @@ impl UnixStream {
         self.inner.sock.peer_addr()
     }
 
-    /// Sets the read timeout; an expired wait gives `WouldBlock`.
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration.
-    pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.inner.sock.set_read_timeout(dur)?;
-        self.inner.store_timeout(Direction::Read, dur);
-        Ok(())
-    }
-
-    /// Sets the write timeout; an expired wait gives `WouldBlock`.
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration.
-    pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.inner.sock.set_write_timeout(dur)?;
-        self.inner.store_timeout(Direction::Write, dur);
-        Ok(())
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.inner.sock.read_timeout()
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.inner.sock.write_timeout()
-    }
+    crate::sock::timeout_methods!();
 
     /// With `true`, operations return `WouldBlock` instead of parking.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
@@ -485,35 +457,7 @@ impl UnixDatagram {
         s.write(|| SockRef::from(&s.sock).send_with_flags(buf, libc::MSG_NOSIGNAL))
     }
 
-    /// Sets the read timeout; an expired wait gives `WouldBlock`.
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration.
-    pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.inner.sock.set_read_timeout(dur)?;
-        self.inner.store_timeout(Direction::Read, dur);
-        Ok(())
-    }
-
-    /// Sets the write timeout; an expired wait gives `WouldBlock`.
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration.
-    pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.inner.sock.set_write_timeout(dur)?;
-        self.inner.store_timeout(Direction::Write, dur);
-        Ok(())
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.inner.sock.read_timeout()
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.inner.sock.write_timeout()
-    }
+    crate::sock::timeout_methods!();
 
     /// With `true`, operations return `WouldBlock` instead of parking.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
