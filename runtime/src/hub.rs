@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::ptr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,7 @@ use parking_lot::Mutex;
 use crate::greenlet::{Record, State, Wait};
 use crate::io::Source;
 use crate::slab::{Key, Slab};
+use crate::sleep_flag::SleepFlag;
 use crate::stack::{PooledStack, StackPool};
 use crate::timer::{TimerKey, Timers};
 use crate::{diag, sys};
@@ -45,10 +46,6 @@ pub(crate) const BUDGET: u32 = 128;
 const DEADLOCK_RECHECK: Duration = Duration::from_millis(50);
 
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
-
-const AWAKE: u8 = 0;
-const SLEEPING: u8 = 1;
-const NOTIFIED: u8 = 2;
 
 static NEXT_HUB_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -70,7 +67,7 @@ pub(crate) enum Message {
 pub(crate) struct HubShared {
     pub(crate) id: u64,
     inbox: SegQueue<Message>,
-    sleep: AtomicU8,
+    sleep: SleepFlag,
     waker: mio::Waker,
     pub(crate) registry: mio::Registry,
     /// `spawn_blocking` jobs of this hub still running on the pool.
@@ -93,7 +90,7 @@ impl HubShared {
             return;
         }
         self.inbox.push(msg);
-        if self.sleep.swap(NOTIFIED, Ordering::SeqCst) == SLEEPING {
+        if self.sleep.notify() {
             // A failed wake leaves the message queued; the hub finds it on
             // its next turn, so nothing is lost.
             let _ = self.waker.wake();
@@ -214,7 +211,7 @@ impl Hub {
         let shared = Arc::new(HubShared {
             id: NEXT_HUB_ID.fetch_add(1, Ordering::Relaxed),
             inbox: SegQueue::new(),
-            sleep: AtomicU8::new(AWAKE),
+            sleep: SleepFlag::new(),
             waker,
             registry,
             blocking_in_flight: AtomicUsize::new(0),
@@ -495,22 +492,14 @@ impl Hub {
     /// Polls for I/O; `None` waits for ever. Returns the number of events.
     fn poll_io(&self, mut timeout: Option<Duration>) -> usize {
         let sleeping = timeout != Some(Duration::ZERO);
-        if sleeping
-            && self
-                .shared
-                .sleep
-                .compare_exchange(AWAKE, SLEEPING, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-        {
+        if sleeping && !self.shared.sleep.try_sleep() {
             // Another thread sent something since our last look.
             timeout = Some(Duration::ZERO);
         }
         self.polls.set(self.polls.get() + 1);
         let mut events = self.events.borrow_mut();
         let r = self.poll.borrow_mut().poll(&mut events, timeout);
-        // A swap, not a store: it reads a sender's NOTIFIED, so the drain
-        // below is ordered after that sender's push on any CPU.
-        self.shared.sleep.swap(AWAKE, Ordering::SeqCst);
+        self.shared.sleep.wake();
         if let Err(e) = r {
             if e.kind() != io::ErrorKind::Interrupted {
                 log::error!(target: "green", "green: poll failed: {e}");
