@@ -37,6 +37,14 @@
 //!   inbox, and runs [`idle`] greenlets only when nothing else is ready.
 //! * When the main context waits on something nothing can ever provide, it
 //!   panics with a report of every blocked greenlet instead of hanging.
+//!
+//! # Panics
+//!
+//! The first green operation of a thread creates its hub, which needs an
+//! epoll instance and an eventfd. If the process is out of descriptors
+//! then, that operation panics with the error (`green: cannot create the
+//! hub for this thread: …`); so does any green operation called while the
+//! thread is exiting, after its hub was dropped.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
