@@ -71,6 +71,25 @@ static NEXT_REGISTRATION: AtomicU64 = AtomicU64::new(1);
 /// The owner must drop the `Registration` *before* closing the descriptor
 /// (declare it first among the fields), so the descriptor leaves every
 /// poll while it still exists.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::os::fd::AsRawFd;
+/// use std::os::unix::net::UnixStream;
+/// use green_runtime::{Direction, Registration};
+///
+/// let (a, mut b) = UnixStream::pair()?;
+/// a.set_nonblocking(true)?;
+/// let reg = Registration::new(a.as_raw_fd());
+/// let writer = green_runtime::spawn(move || b.write_all(b"ping"));
+/// let mut buf = [0u8; 4];
+/// // Would block at first: parks this context until the writer has run.
+/// let n = reg.io(Direction::Read, None, || (&a).read(&mut buf))?;
+/// assert_eq!(&buf[..n], b"ping");
+/// writer.join().unwrap()?;
+/// drop(reg); // before `a` closes
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Registration {
     fd: RawFd,

@@ -30,6 +30,23 @@ use crate::timeout::TimeoutSignal;
 /// Wakes one parked greenlet (or main context), from any thread.
 ///
 /// Obtained with [`current_unparker`] before parking; cheap to clone.
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+///
+/// let done = Arc::new(AtomicBool::new(false));
+/// let (d, me) = (done.clone(), green_runtime::current_unparker());
+/// let t = std::thread::spawn(move || {
+///     d.store(true, Ordering::Release);
+///     me.unpark(); // through the hub's inbox and waker
+/// });
+/// // Register, re-check, park: a wake before the park is not lost.
+/// while !done.load(Ordering::Acquire) {
+///     green_runtime::park("the other thread");
+/// }
+/// t.join().unwrap();
+/// ```
 #[derive(Clone)]
 pub struct Unparker {
     hub: Arc<HubShared>,
