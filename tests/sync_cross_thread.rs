@@ -297,3 +297,43 @@ fn killed_consumers_on_other_threads_lose_no_item() {
         assert_eq!(all, (0..PRODUCED).collect::<Vec<_>>());
     });
 }
+
+/// A greenlet that refuses to end when its thread exits (a destructor
+/// run by its kill blocks in `acquire` for good) is leaked with its stack,
+/// still registered in a wait list. Releasing to it later from another
+/// thread must stay sound (its entry points into that leaked stack and at
+/// its hub's shared part, both kept alive), and the waiter queued behind
+/// it is still served.
+#[test]
+fn a_waiter_leaked_at_thread_exit_can_still_be_handed_to() {
+    struct AcquireOnDrop(Arc<Semaphore>);
+    impl Drop for AcquireOnDrop {
+        fn drop(&mut self) {
+            self.0.acquire().forget();
+        }
+    }
+    bounded(|| {
+        let sem = Arc::new(Semaphore::new(0));
+        let s = sem.clone();
+        thread::spawn(move || {
+            let stubborn = green::spawn(move || {
+                let _blocks_when_killed = AcquireOnDrop(s);
+                green::sleep(LONG);
+            });
+            util::yield_until(|| util::is_parked(stubborn.id()));
+            // The thread exits: its hub kills `stubborn`, whose destructor
+            // then waits in `acquire` through every retry.
+        })
+        .join()
+        .unwrap();
+        assert_eq!(sem.waiters(), 1, "the leaked greenlet is still queued");
+        let s = sem.clone();
+        let next = green::spawn(move || s.acquire().forget());
+        util::yield_until(|| sem.waiters() == 2);
+        sem.release(); // handed to the leaked greenlet, which never runs
+        sem.release(); // handed to `next`
+        next.join().unwrap();
+        assert_eq!(sem.waiters(), 0);
+        assert_eq!(sem.available_permits(), 0);
+    });
+}

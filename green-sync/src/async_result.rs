@@ -6,10 +6,8 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::waitq::{block, no_pass_on, Lock, Outcome, WaitList};
 use green_runtime::{consume_budget, deadline_after, Unparker};
-use parking_lot::Mutex;
-
-use crate::waitq::{no_pass_on, unpark_all, Outcome, WaitList, Waiter};
 
 type List = WaitList<(), ()>;
 
@@ -44,7 +42,7 @@ fn itself(l: &mut List) -> &mut List {
 /// ```
 pub struct AsyncResult<T, E> {
     value: OnceLock<Result<T, E>>,
-    waiters: Mutex<List>,
+    waiters: Lock<List>,
 }
 
 impl<T: fmt::Debug, E: fmt::Debug> fmt::Debug for AsyncResult<T, E> {
@@ -66,7 +64,7 @@ impl<T, E> AsyncResult<T, E> {
     pub const fn new() -> AsyncResult<T, E> {
         AsyncResult {
             value: OnceLock::new(),
-            waiters: Mutex::new(WaitList::new()),
+            waiters: Lock::new(WaitList::new()),
         }
     }
 
@@ -95,7 +93,7 @@ impl<T, E> AsyncResult<T, E> {
         // Waiters check the value under this lock before they register, so
         // each either saw it or is in the list now.
         let wake = self.waiters.lock().hand_all(|()| ());
-        unpark_all(wake);
+        wake.wake();
         Ok(())
     }
 
@@ -135,16 +133,14 @@ impl<T, E> AsyncResult<T, E> {
             return Some(r);
         }
         let deadline = timeout.and_then(deadline_after);
-        let mut l = self.waiters.lock();
+        let l = self.waiters.lock();
         if let Some(r) = self.value.get() {
             return Some(r);
         }
         if timeout == Some(Duration::ZERO) {
             return None;
         }
-        let w = Waiter::register(&self.waiters, &mut l, itself, no_pass_on, ());
-        drop(l);
-        match w.wait(deadline, "AsyncResult::wait") {
+        match block(l, itself, no_pass_on, (), deadline, "AsyncResult::wait") {
             Outcome::Woken(()) | Outcome::TimedOut(()) => self.value.get(),
         }
     }
@@ -181,7 +177,7 @@ impl<T, E> AsyncResult<T, E> {
             u.unpark();
             return u64::MAX;
         }
-        l.push(u, ())
+        l.subscribe(u, ())
     }
 
     pub(crate) fn unsubscribe(&self, ticket: u64) {

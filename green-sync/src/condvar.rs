@@ -3,11 +3,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use green_runtime::deadline_after;
-use parking_lot::Mutex as PlMutex;
-
 use crate::mutex::MutexGuard;
-use crate::waitq::{unpark_all, Outcome, PassOn, WaitList, Waiter};
+use crate::waitq::{block_then, Lock, Outcome, PassOn, WaitList, Wakes};
+use green_runtime::deadline_after;
 
 type List = WaitList<(), ()>;
 
@@ -18,7 +16,7 @@ fn itself(l: &mut List) -> &mut List {
 /// A notified waiter that leaves (killed, timed out) passes the
 /// notification to the next waiter, so `notify_one` is never swallowed.
 fn pass_on(l: &mut List, (): ()) -> PassOn<()> {
-    Ok(l.hand_front(()).into_iter().collect())
+    Ok(Wakes::from(l.hand_front(()).ok()))
 }
 
 /// A condition variable for green [`Mutex`](crate::Mutex)es; mirrors
@@ -49,7 +47,7 @@ fn pass_on(l: &mut List, (): ()) -> PassOn<()> {
 /// # Notes
 /// No poisoning: `wait` returns the guard, not a `LockResult`.
 pub struct Condvar {
-    waiters: PlMutex<List>,
+    waiters: Lock<List>,
 }
 
 impl fmt::Debug for Condvar {
@@ -91,7 +89,7 @@ impl Condvar {
     /// A new condition variable with no waiters.
     pub const fn new() -> Condvar {
         Condvar {
-            waiters: PlMutex::new(WaitList::new()),
+            waiters: Lock::new(WaitList::new()),
         }
     }
 
@@ -100,12 +98,13 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         deadline: Option<Instant>,
     ) -> (MutexGuard<'a, T>, bool) {
-        let mut l = self.waiters.lock();
-        let w = Waiter::register(&self.waiters, &mut l, itself, pass_on, ());
-        drop(l);
+        let l = self.waiters.lock();
         // Registered before unlocking: a notify after the unlock finds us.
-        let mutex = MutexGuard::unlock(guard);
-        let notified = matches!(w.wait(deadline, "Condvar::wait"), Outcome::Woken(()));
+        let (mutex, outcome) =
+            block_then(l, itself, pass_on, (), deadline, "Condvar::wait", || {
+                MutexGuard::unlock(guard)
+            });
+        let notified = matches!(outcome, Outcome::Woken(()));
         (mutex.lock(), !notified)
     }
 
@@ -162,14 +161,14 @@ impl Condvar {
     /// Wakes the longest waiter, if any.
     pub fn notify_one(&self) {
         let w = self.waiters.lock().hand_front(());
-        if let Ok(u) = w {
-            u.unpark();
+        if let Ok(w) = w {
+            w.wake();
         }
     }
 
     /// Wakes every waiter.
     pub fn notify_all(&self) {
         let ws = self.waiters.lock().hand_all(|()| ());
-        unpark_all(ws);
+        ws.wake();
     }
 }

@@ -4,10 +4,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::waitq::{block, no_pass_on, Lock, Outcome, WaitList};
 use green_runtime::{consume_budget, deadline_after, Unparker};
-use parking_lot::Mutex;
-
-use crate::waitq::{no_pass_on, unpark_all, Outcome, WaitList, Waiter};
 
 struct State {
     waiters: WaitList<(), ()>,
@@ -40,7 +38,7 @@ fn waiters(s: &mut State) -> &mut WaitList<(), ()> {
 /// again before it ran (as in gevent): it saw the flag go up.
 pub struct Event {
     flag: AtomicBool,
-    state: Mutex<State>,
+    state: Lock<State>,
 }
 
 impl fmt::Debug for Event {
@@ -62,7 +60,7 @@ impl Event {
     pub const fn new() -> Event {
         Event {
             flag: AtomicBool::new(false),
-            state: Mutex::new(State {
+            state: Lock::new(State {
                 waiters: WaitList::new(),
             }),
         }
@@ -80,7 +78,7 @@ impl Event {
             self.flag.store(true, Ordering::Release);
             st.waiters.hand_all(|()| ())
         };
-        unpark_all(woken);
+        woken.wake();
     }
 
     /// Lowers the flag; later waiters block until the next `set`.
@@ -106,16 +104,14 @@ impl Event {
             return true;
         }
         let deadline = timeout.and_then(deadline_after);
-        let mut st = self.state.lock();
+        let st = self.state.lock();
         if self.is_set() {
             return true;
         }
         if timeout == Some(Duration::ZERO) {
             return false;
         }
-        let w = Waiter::register(&self.state, &mut st, waiters, no_pass_on, ());
-        drop(st);
-        match w.wait(deadline, "Event::wait") {
+        match block(st, waiters, no_pass_on, (), deadline, "Event::wait") {
             Outcome::Woken(()) => true,
             Outcome::TimedOut(()) => self.is_set(),
         }
@@ -129,7 +125,7 @@ impl Event {
             u.unpark();
             return u64::MAX;
         }
-        st.waiters.push(u, ())
+        st.waiters.subscribe(u, ())
     }
 
     /// Removes a registration made by [`subscribe`](Event::subscribe).

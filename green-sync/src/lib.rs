@@ -53,12 +53,13 @@
 //! greenlet on another hub or by a plain OS thread (which blocks by
 //! running its own hub). No `unsafe` code.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod async_result;
 mod condvar;
 mod event;
+mod lock;
 mod mutex;
 mod pool;
 mod queue;

@@ -1,13 +1,15 @@
 //! Mutex: a green mutual-exclusion lock with a guard, mirroring
 //! `std::sync::Mutex`.
 
+use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use green_runtime::{consume_budget, deadline_after, Unparker};
+use green_runtime::{consume_budget, deadline_after};
 
-use crate::waitq::{Outcome, PassOn, WaitList, Waiter};
+use crate::waitq::{block, Lock, Outcome, PassOn, WaitList, Wakes};
 
 /// Who holds a green lock and who waits for it: a one-permit semaphore with
 /// hand-off. Shared by [`Mutex`] and the condition variable.
@@ -30,12 +32,12 @@ fn gate_waiters(g: &mut Gate) -> &mut WaitList<(), ()> {
 }
 
 /// Hands the lock to the first waiter, or marks it free.
-fn gate_release(g: &mut Gate) -> Vec<Unparker> {
+fn gate_release(g: &mut Gate) -> Wakes {
     match g.waiters.hand_front(()) {
-        Ok(u) => vec![u],
+        Ok(w) => Wakes::one(w),
         Err(()) => {
             g.locked = false;
-            Vec::new()
+            Wakes::new()
         }
     }
 }
@@ -45,7 +47,7 @@ fn gate_pass_on(g: &mut Gate, (): ()) -> PassOn<()> {
 }
 
 /// Takes the gate, waiting at most `timeout` (`None`: for ever).
-fn gate_acquire(gate: &parking_lot::Mutex<Gate>, timeout: Option<Duration>) -> bool {
+fn gate_acquire(gate: &Lock<Gate>, timeout: Option<Duration>) -> bool {
     let deadline = timeout.and_then(deadline_after);
     let mut g = gate.lock();
     if !g.locked {
@@ -55,9 +57,10 @@ fn gate_acquire(gate: &parking_lot::Mutex<Gate>, timeout: Option<Duration>) -> b
     if timeout == Some(Duration::ZERO) {
         return false;
     }
-    let w = Waiter::register(gate, &mut g, gate_waiters, gate_pass_on, ());
-    drop(g);
-    matches!(w.wait(deadline, "Mutex::lock"), Outcome::Woken(()))
+    matches!(
+        block(g, gate_waiters, gate_pass_on, (), deadline, "Mutex::lock"),
+        Outcome::Woken(())
+    )
 }
 
 /// A mutual-exclusion lock whose `lock` blocks greenly: a greenlet waiting
@@ -93,9 +96,18 @@ fn gate_acquire(gate: &parking_lot::Mutex<Gate>, timeout: Option<Duration>) -> b
 /// returns the guard directly. `try_lock` and `lock_timeout` return
 /// `Option`. Not reentrant: locking twice from one greenlet deadlocks it.
 pub struct Mutex<T: ?Sized> {
-    gate: parking_lot::Mutex<Gate>,
-    data: parking_lot::Mutex<T>,
+    gate: Lock<Gate>,
+    data: UnsafeCell<T>,
 }
+
+// SAFETY: the value is reached only through a `MutexGuard`, and the gate
+// admits one guard at a time (a guard exists only between a successful
+// `gate_acquire` and the matching `unlock`), so threads sharing the mutex
+// hand the value to each other but never share it: `T: Send` suffices, as
+// for `std::sync::Mutex`.
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+// SAFETY: moving the mutex moves the value it owns.
+unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,8 +136,8 @@ impl<T> Mutex<T> {
     /// A new, unlocked mutex holding `value`.
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
-            gate: parking_lot::Mutex::new(Gate::new()),
-            data: parking_lot::Mutex::new(value),
+            gate: Lock::new(Gate::new()),
+            data: UnsafeCell::new(value),
         }
     }
 
@@ -136,12 +148,11 @@ impl<T> Mutex<T> {
 }
 
 impl<T: ?Sized> Mutex<T> {
+    /// Call only once the gate is ours.
     fn guard(&self) -> MutexGuard<'_, T> {
-        // The gate is ours: nobody else holds `data` (holders drop it before
-        // opening the gate), so this never blocks the thread.
         MutexGuard {
-            data: self.data.lock(),
-            release: GateRelease { mutex: self },
+            mutex: self,
+            _not_send: PhantomData,
         }
     }
 
@@ -177,19 +188,7 @@ impl<T: ?Sized> Mutex<T> {
 
     fn unlock(&self) {
         let wake = gate_release(&mut self.gate.lock());
-        crate::waitq::unpark_all(wake);
-    }
-}
-
-/// Opens the gate when a guard goes; declared after the data guard so the
-/// data is released first.
-struct GateRelease<'a, T: ?Sized> {
-    mutex: &'a Mutex<T>,
-}
-
-impl<T: ?Sized> Drop for GateRelease<'_, T> {
-    fn drop(&mut self) {
-        self.mutex.unlock();
+        wake.wake();
     }
 }
 
@@ -204,33 +203,42 @@ impl<T: ?Sized> Drop for GateRelease<'_, T> {
 /// ```
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized> {
-    // Field order matters: `data` is dropped before `release` opens the
-    // gate to the next holder.
-    data: parking_lot::MutexGuard<'a, T>,
-    release: GateRelease<'a, T>,
+    mutex: &'a Mutex<T>,
+    /// Not `Send`, like std's guard (it stands for the holding greenlet).
+    _not_send: PhantomData<*const ()>,
 }
+
+// SAFETY: sharing the guard shares `&T` only, as sharing `&T` would.
+unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
 
 impl<'a, T: ?Sized> MutexGuard<'a, T> {
     /// Unlocks and gives back the mutex, to lock it again later.
     pub(crate) fn unlock(guard: MutexGuard<'a, T>) -> &'a Mutex<T> {
-        let MutexGuard { data, release } = guard;
-        let mutex = release.mutex;
-        drop(data);
-        drop(release);
+        let mutex = guard.mutex;
+        drop(guard);
         mutex
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        self.mutex.unlock();
     }
 }
 
 impl<T: ?Sized> Deref for MutexGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        &self.data
+        // SAFETY: this guard holds the gate, so no other guard exists
+        // (see the `Sync` impl of `Mutex`); `&self` borrows it.
+        unsafe { &*self.mutex.data.get() }
     }
 }
 
 impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        &mut self.data
+        // SAFETY: as in `deref`; `&mut self` makes the borrow exclusive.
+        unsafe { &mut *self.mutex.data.get() }
     }
 }
 

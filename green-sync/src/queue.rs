@@ -8,10 +8,9 @@ use std::fmt;
 use std::ops::Deref;
 use std::time::Duration;
 
-use green_runtime::{consume_budget, deadline_after, Unparker};
-use parking_lot::Mutex;
+use green_runtime::{consume_budget, deadline_after, Unparker, Wake};
 
-use crate::waitq::{no_pass_on, unpark_all, Outcome, PassOn, WaitList, Waiter};
+use crate::waitq::{block, no_pass_on, Lock, Outcome, PassOn, WaitList, Wakes};
 
 mod sealed {
     /// The storage of a queue: the order in which items come out.
@@ -152,10 +151,10 @@ fn joiners<T, O>(s: &mut State<T, O>) -> &mut WaitList<(), ()> {
 /// the next getter, or back to the head of the queue.
 fn getter_pass_on<T, O: Order<T>>(s: &mut State<T, O>, gift: Option<T>) -> PassOn<Option<T>> {
     let Some(item) = gift else {
-        return Ok(Vec::new());
+        return Ok(Wakes::new());
     };
     Ok(match s.getters.pop_front() {
-        Some((p, ())) => vec![s.getters.hand(p, Some(item))],
+        Some((p, ())) => Wakes::one(s.getters.hand(p, Some(item))),
         None => {
             // May exceed a bound by one: the item was accepted earlier and
             // must not be lost.
@@ -173,7 +172,7 @@ impl<T, O: Order<T>> State<T, O> {
     /// Takes the next item if there is one; refills from the first blocked
     /// `put` (which also serves a rendezvous queue). Returns the item and
     /// whom to wake.
-    fn take_now(&mut self) -> Option<(T, Option<Unparker>)> {
+    fn take_now(&mut self) -> Option<(T, Option<Wake>)> {
         let refill = match self.putters.pop_front() {
             Some((p, item)) => {
                 self.items.push(item);
@@ -187,10 +186,10 @@ impl<T, O: Order<T>> State<T, O> {
 
     /// Delivers `item` now if possible: to the first blocked getter, else
     /// into the buffer. Gives it back if the queue is full.
-    fn put_now(&mut self, item: T) -> Result<Vec<Unparker>, T> {
+    fn put_now(&mut self, item: T) -> Result<Wakes, T> {
         if let Some((p, ())) = self.getters.pop_front() {
             self.unfinished += 1;
-            return Ok(vec![self.getters.hand(p, Some(item))]);
+            return Ok(Wakes::one(self.getters.hand(p, Some(item))));
         }
         if self.has_room() {
             self.items.push(item);
@@ -237,7 +236,7 @@ impl<T, O: Order<T>> State<T, O> {
 /// The order parameter `O` is [`Fifo`] here; see [`LifoQueue`] and
 /// [`PriorityQueue`] for the others.
 pub struct Queue<T, O = Fifo<T>> {
-    state: Mutex<State<T, O>>,
+    state: Lock<State<T, O>>,
 }
 
 impl<T, O: Order<T>> fmt::Debug for Queue<T, O> {
@@ -274,7 +273,7 @@ impl<T> Queue<T> {
 impl<T, O: Order<T>> Queue<T, O> {
     fn with_order(cap: Option<usize>) -> Queue<T, O> {
         Queue {
-            state: Mutex::new(State {
+            state: Lock::new(State {
                 items: O::default(),
                 cap,
                 closed: false,
@@ -329,7 +328,7 @@ impl<T, O: Order<T>> Queue<T, O> {
             wake.extend(st.watchers.hand_all(|()| ()));
             wake
         };
-        unpark_all(wake);
+        wake.wake();
     }
 
     /// Puts an item, blocking while a bounded queue is full.
@@ -364,7 +363,7 @@ impl<T, O: Order<T>> Queue<T, O> {
         match st.put_now(item) {
             Ok(wake) => {
                 drop(st);
-                unpark_all(wake);
+                wake.wake();
                 Ok(())
             }
             Err(item) => Err(TryPutError::Full(item)),
@@ -381,7 +380,7 @@ impl<T, O: Order<T>> Queue<T, O> {
         let item = match st.put_now(item) {
             Ok(wake) => {
                 drop(st);
-                unpark_all(wake);
+                wake.wake();
                 return Ok(());
             }
             Err(item) => item,
@@ -389,9 +388,7 @@ impl<T, O: Order<T>> Queue<T, O> {
         if timeout == Some(Duration::ZERO) {
             return Err(PutTimeoutError::Timeout(item));
         }
-        let w = Waiter::register(&self.state, &mut st, putters, no_pass_on, item);
-        drop(st);
-        match w.wait(deadline, "Queue::put") {
+        match block(st, putters, no_pass_on, item, deadline, "Queue::put") {
             Outcome::Woken(Ok(())) => Ok(()),
             Outcome::Woken(Err(item)) => Err(PutTimeoutError::Closed(item)),
             Outcome::TimedOut(item) => Err(PutTimeoutError::Timeout(item)),
@@ -426,7 +423,7 @@ impl<T, O: Order<T>> Queue<T, O> {
             Some((item, wake)) => {
                 drop(st);
                 if let Some(w) = wake {
-                    w.unpark();
+                    w.wake();
                 }
                 Ok(item)
             }
@@ -443,7 +440,7 @@ impl<T, O: Order<T>> Queue<T, O> {
             if let Some((item, wake)) = st.take_now() {
                 drop(st);
                 if let Some(w) = wake {
-                    w.unpark();
+                    w.wake();
                 }
                 return Ok(item);
             }
@@ -453,9 +450,8 @@ impl<T, O: Order<T>> Queue<T, O> {
             if timeout == Some(Duration::ZERO) {
                 return Err(GetTimeoutError::Timeout);
             }
-            let w = Waiter::register(&self.state, &mut st, getters, getter_pass_on::<T, O>, ());
-            drop(st);
-            match w.wait(deadline, "Queue::get") {
+            let pass_on = getter_pass_on::<T, O>;
+            match block(st, getters, pass_on, (), deadline, "Queue::get") {
                 Outcome::Woken(Some(item)) => return Ok(item),
                 // Closed: drain what is left (an item passed back by a
                 // killed getter), then report it.
@@ -482,25 +478,23 @@ impl<T, O: Order<T>> Queue<T, O> {
             if st.unfinished == 0 {
                 st.joiners.hand_all(|()| ())
             } else {
-                Vec::new()
+                Wakes::new()
             }
         };
-        unpark_all(wake);
+        wake.wake();
         Ok(())
     }
 
     fn join(&self, timeout: Option<Duration>) -> bool {
         let deadline = timeout.and_then(deadline_after);
-        let mut st = self.state.lock();
+        let st = self.state.lock();
         if st.unfinished == 0 {
             return true;
         }
         if timeout == Some(Duration::ZERO) {
             return false;
         }
-        let w = Waiter::register(&self.state, &mut st, joiners, no_pass_on, ());
-        drop(st);
-        match w.wait(deadline, "JoinableQueue::join") {
+        match block(st, joiners, no_pass_on, (), deadline, "JoinableQueue::join") {
             Outcome::Woken(()) => true,
             Outcome::TimedOut(()) => self.state.lock().unfinished == 0,
         }
@@ -515,7 +509,7 @@ impl<T, O: Order<T>> Queue<T, O> {
 
     pub(crate) fn subscribe(&self, u: Unparker) -> u64 {
         let mut st = self.state.lock();
-        let ticket = st.watchers.push(u.clone(), ());
+        let ticket = st.watchers.subscribe(u.clone(), ());
         let ready = st.items.len() > 0 || !st.putters.is_empty() || st.closed;
         drop(st);
         if ready {

@@ -4,10 +4,9 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use green_runtime::{consume_budget, deadline_after, Unparker};
-use parking_lot::Mutex as PlMutex;
+use green_runtime::{consume_budget, deadline_after};
 
-use crate::waitq::{unpark_all, Outcome, PassOn, WaitList, Waiter};
+use crate::waitq::{block, Lock, Outcome, PassOn, WaitList, Wakes};
 
 /// Readers and writer holding the lock, and who waits (deposit and gift:
 /// `true` for a writer).
@@ -23,8 +22,8 @@ fn waiters(g: &mut Gate) -> &mut WaitList<bool, bool> {
 
 /// Grants the lock from the front of the queue: one writer if the lock is
 /// free, or every reader up to the next writer if no writer holds it.
-fn grant(g: &mut Gate) -> Vec<Unparker> {
-    let mut wake = Vec::new();
+fn grant(g: &mut Gate) -> Wakes {
+    let mut wake = Wakes::new();
     if g.writer {
         return wake;
     }
@@ -46,7 +45,7 @@ fn grant(g: &mut Gate) -> Vec<Unparker> {
     wake
 }
 
-fn release(g: &mut Gate, write: bool) -> Vec<Unparker> {
+fn release(g: &mut Gate, write: bool) -> Wakes {
     if write {
         g.writer = false;
     } else {
@@ -86,7 +85,7 @@ fn pass_on(g: &mut Gate, write: bool) -> PassOn<bool> {
 /// No poisoning; `try_read`/`try_write` and the `_timeout` forms return
 /// `Option`.
 pub struct RwLock<T: ?Sized> {
-    gate: PlMutex<Gate>,
+    gate: Lock<Gate>,
     data: parking_lot::RwLock<T>,
 }
 
@@ -111,7 +110,7 @@ impl<T> RwLock<T> {
     /// A new, unlocked lock holding `value`.
     pub const fn new(value: T) -> RwLock<T> {
         RwLock {
-            gate: PlMutex::new(Gate {
+            gate: Lock::new(Gate {
                 readers: 0,
                 writer: false,
                 waiters: WaitList::new(),
@@ -143,19 +142,20 @@ impl<T: ?Sized> RwLock<T> {
         if timeout == Some(Duration::ZERO) {
             return false;
         }
-        let w = Waiter::register(&self.gate, &mut g, waiters, pass_on, write);
-        drop(g);
         let reason = if write {
             "RwLock::write"
         } else {
             "RwLock::read"
         };
-        matches!(w.wait(deadline, reason), Outcome::Woken(_))
+        matches!(
+            block(g, waiters, pass_on, write, deadline, reason),
+            Outcome::Woken(_)
+        )
     }
 
     fn release(&self, write: bool) {
         let wake = release(&mut self.gate.lock(), write);
-        unpark_all(wake);
+        wake.wake();
     }
 
     fn read_guard(&self) -> RwLockReadGuard<'_, T> {

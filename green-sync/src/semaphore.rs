@@ -6,10 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use green_runtime::{consume_budget, deadline_after, Unparker};
-use parking_lot::Mutex;
+use green_runtime::{consume_budget, deadline_after, Wake};
 
-use crate::waitq::{Outcome, PassOn, WaitList, Waiter};
+use crate::waitq::{block, Lock, Outcome, PassOn, WaitList, Wakes};
 
 struct State {
     permits: usize,
@@ -23,7 +22,7 @@ fn waiters(s: &mut State) -> &mut WaitList<(), ()> {
 }
 
 /// Gives a permit to the first waiter, or back to the count.
-fn release_locked(s: &mut State) -> Option<Unparker> {
+fn release_locked(s: &mut State) -> Option<Wake> {
     match s.waiters.hand_front(()) {
         Ok(u) => Some(u),
         Err(()) => {
@@ -35,18 +34,18 @@ fn release_locked(s: &mut State) -> Option<Unparker> {
 }
 
 fn pass_on(s: &mut State, (): ()) -> PassOn<()> {
-    Ok(release_locked(s).into_iter().collect())
+    Ok(Wakes::from(release_locked(s)))
 }
 
 /// The shared core of both semaphore types.
 struct Core {
-    state: Mutex<State>,
+    state: Lock<State>,
 }
 
 impl Core {
     fn new(permits: usize, bound: Option<usize>) -> Arc<Core> {
         Arc::new(Core {
-            state: Mutex::new(State {
+            state: Lock::new(State {
                 permits,
                 bound,
                 waiters: WaitList::new(),
@@ -78,9 +77,10 @@ impl Core {
         if timeout == Some(Duration::ZERO) {
             return false;
         }
-        let w = Waiter::register(&self.state, &mut st, waiters, pass_on, ());
-        drop(st);
-        matches!(w.wait(deadline, "Semaphore::acquire"), Outcome::Woken(()))
+        matches!(
+            block(st, waiters, pass_on, (), deadline, "Semaphore::acquire"),
+            Outcome::Woken(())
+        )
     }
 
     fn release(&self) -> Result<(), ReleaseError> {
@@ -93,7 +93,7 @@ impl Core {
         let w = release_locked(&mut st);
         drop(st);
         if let Some(w) = w {
-            w.unpark();
+            w.wake();
         }
         Ok(())
     }
@@ -102,7 +102,7 @@ impl Core {
     fn give_back(&self) {
         let w = release_locked(&mut self.state.lock());
         if let Some(w) = w {
-            w.unpark();
+            w.wake();
         }
     }
 

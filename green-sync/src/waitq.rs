@@ -2,26 +2,27 @@
 //! crate is built on.
 //!
 //! A primitive keeps its state (a permit count, a buffer of items, a flag)
-//! and one or more [`WaitList`]s behind a single short `parking_lot` lock.
-//! A waiter is an entry in a list: the [`Unparker`] of the greenlet (or
-//! main context, or plain thread) that waits, an optional *deposit* (the
-//! item a blocked `put` wants to deliver, whether a blocked `RwLock` waiter
-//! wants to read or write) and, once it has been woken, its *gift* (the
-//! item, permit or lock handed to it).
+//! and one or more [`WaitList`]s behind a single short [`Lock`]. A waiter
+//! is an entry in a list: a [`WakeRef`] to the greenlet (or main context,
+//! or plain thread) that waits, an optional *deposit* (the item a blocked
+//! `put` wants to deliver, whether a blocked `RwLock` waiter wants to read
+//! or write) and a pointer to the waiter's *slot*, a small cell on the
+//! waiter's own stack where its *gift* (the item, permit or lock handed to
+//! it) is delivered.
 //!
 //! # The wake-up protocol
 //!
 //! 1. **Check, then register, under the lock.** A blocking operation takes
 //!    the primitive's lock, tries to complete at once, and only if it
-//!    cannot, pushes an entry at the back of the list ([`Waiter::register`])
-//!    and releases the lock. Whoever changes the state takes the same lock,
-//!    so it either ran before the check (and the check saw its change) or
-//!    after the registration (and it sees the entry): no lost wake-up.
+//!    cannot, pushes an entry at the back of the list and releases the lock
+//!    ([`block`]). Whoever changes the state takes the same lock, so it
+//!    either ran before the check (and the check saw its change) or after
+//!    the registration (and it sees the entry): no lost wake-up.
 //! 2. **Hand-off, not wake-and-retry.** A releaser never puts a resource
 //!    back where anyone could grab it while a waiter is queued: it pops the
-//!    *first* waiting entry, moves the resource into that entry as its gift
-//!    ([`WaitList::hand`]), and unparks it. The resource belongs to that
-//!    waiter from that instant, even before it runs. So:
+//!    *first* waiting entry, moves the resource into that entry's slot as
+//!    its gift ([`WaitList::hand`]), and wakes it. The resource belongs to
+//!    that waiter from that instant, even before it runs. So:
 //!    * wake-up order is FIFO;
 //!    * a greenlet that releases and at once re-acquires in a loop cannot
 //!      starve a waiter: its release gave the resource away, and its
@@ -31,12 +32,13 @@
 //!      never has to re-queue and lose its place.
 //! 3. **Park until gifted.** The waiter parks with
 //!    [`green_runtime::park_until`]. A park may return early (a permit left
-//!    from an earlier wake, a spurious wake-up): the waiter re-takes the
-//!    lock and looks at its own entry; only a gift or its deadline ends the
-//!    wait. A wake that arrives before the waiter parked is kept by the
-//!    runtime as a permit, so the order *register → unlock → park* is safe.
-//! 4. **Leave at once, pass on what you were given.** [`Waiter`] is a drop
-//!    guard. If the waiter times out, or a kill or an expired
+//!    from an earlier wake, a spurious wake-up): the waiter looks at its
+//!    slot's `done` flag (one acquire load, no lock); only a gift or its
+//!    deadline ends the wait. A wake that arrives before the waiter parked
+//!    is kept by the runtime as a permit, so the order *register → unlock
+//!    → park* is safe.
+//! 4. **Leave at once, pass on what you were given.** The wait is guarded
+//!    by a drop guard. If the waiter times out, or a kill or an expired
 //!    [`Timeout`](green_runtime::Timeout) unwinds out of the park, the guard
 //!    takes the lock and removes the entry. If a gift had already been
 //!    handed to it, the guard gives the gift to the primitive's *pass-on*
@@ -46,36 +48,99 @@
 //!    passes after the gift was handed still returns the gift: an item that
 //!    arrived in time is never dropped because the timer fired too.
 //!
-//! Unparking happens after the lock is released where the code allows, so
-//! the woken greenlet (possibly on another hub) does not find it held.
-//! [`Unparker::unpark`] works from any thread: on another hub it goes
-//! through that hub's inbox and `mio::Waker`; nothing busy-polls.
+//! # Why the slot and the `WakeRef` are sound
+//!
+//! An entry points into its waiter's stack frame (the slot) and names its
+//! waiter by a [`WakeRef`], which holds no reference count. Both are valid
+//! exactly while the entry is in the list: the waiter's frame cannot end
+//! before its drop guard has taken the lock and found the entry gone (or
+//! removed it). A releaser pops the entry, turns its `WakeRef` into an
+//! owned [`Wake`], writes the gift and sets `done` — all under the lock,
+//! in that order — and touches neither afterwards; the `Wake` is used
+//! after the lock is released. That is the whole cost of a hand-off
+//! between two greenlets of one hub: the two locked instructions of the
+//! two lock acquisitions, and no allocation.
+//!
+//! Waking happens after the lock is released where the code allows, so
+//! the woken greenlet (possibly on another hub) does not find it held. A
+//! wake from another thread goes through the target hub's inbox and
+//! `mio::Waker`; nothing busy-polls.
 
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fmt;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use green_runtime::{current_unparker, park_until, Unparker};
-use parking_lot::Mutex;
+use green_runtime::{current_wake_ref, park_until, Unparker, Wake, WakeRef};
+
+pub(crate) use crate::lock::{Lock, LockGuard};
+
+/// Where a waiter's gift is delivered: on the waiter's stack, for the life
+/// of its wait.
+struct Slot<G> {
+    done: AtomicBool,
+    gift: UnsafeCell<Option<G>>,
+}
+
+impl<G> Slot<G> {
+    fn new() -> Self {
+        Slot {
+            done: AtomicBool::new(false),
+            gift: UnsafeCell::new(None),
+        }
+    }
+
+    /// Takes the gift once `done` was seen set (with acquire ordering, or
+    /// under the lock after the entry was found gone).
+    fn take(&self) -> Option<G> {
+        // SAFETY: the releaser wrote the gift before setting `done` with
+        // release ordering and never touches the slot again; the caller
+        // saw `done` (or holds the lock the releaser released after
+        // setting it), so no other access can happen now.
+        unsafe { (*self.gift.get()).take() }
+    }
+}
+
+/// A pointer to a waiter's [`Slot`], stored in its list entry.
+struct SlotPtr<G>(NonNull<Slot<G>>);
+
+// SAFETY: the pointer is only dereferenced by `WaitList::hand` under the
+// primitive's lock while the entry is in the list, which keeps the slot
+// alive (see the module comment); the gift it moves across threads is a
+// `G`, which the primitive requires to be `Send` for it to be `Send` at
+// all (the list sits in its state).
+unsafe impl<G: Send> Send for SlotPtr<G> {}
+
+/// Who an entry belongs to.
+enum Who<G> {
+    /// A blocked call: wake it with its gift in its slot.
+    Waiter { wake: WakeRef, slot: SlotPtr<G> },
+    /// A `wait`/`iwait` watcher: only woken (lists with `()` gifts only).
+    Subscriber(Unparker),
+}
+
+struct Entry<D, G> {
+    ticket: u64,
+    who: Who<G>,
+    data: D,
+}
 
 /// A FIFO list of waiters with per-entry deposit `D` and gift `G`.
 ///
-/// Waiting entries are ordered by ticket (arrival order); woken entries
-/// sit in `woken` with their gift until their owner collects it. Entries
-/// are only ever woken from the front of `waiting`, so `woken` is sorted by
-/// ticket too, and both lookups are binary searches. Neither queue
-/// allocates once it has grown to the usual number of waiters.
+/// Entries are ordered by ticket (arrival order), so removal by ticket is
+/// a binary search; the queue does not allocate once it has grown to the
+/// usual number of waiters.
 pub(crate) struct WaitList<D, G> {
     next: u64,
-    waiting: VecDeque<(u64, Unparker, D)>,
-    woken: VecDeque<(u64, G)>,
+    waiting: VecDeque<Entry<D, G>>,
 }
 
 impl<D, G> fmt::Debug for WaitList<D, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitList")
             .field("waiting", &self.waiting.len())
-            .field("woken", &self.woken.len())
             .finish()
     }
 }
@@ -86,21 +151,74 @@ impl<D, G> Default for WaitList<D, G> {
     }
 }
 
-/// A waiting entry taken off the front of a list, to be handed its gift.
+/// A waiting entry taken off the front of a list, to be handed its gift
+/// (under the same lock, before it is released).
 #[must_use = "hand the popped waiter its gift"]
-pub(crate) struct Popped {
-    ticket: u64,
-    unparker: Unparker,
+pub(crate) struct Popped<G> {
+    who: Who<G>,
 }
 
-/// What became of an entry when its owner looked.
-pub(crate) enum Taken<D, G> {
-    /// It was handed a gift.
-    Woken(G),
-    /// It was still waiting; here is its deposit back.
-    Waiting(D),
-    /// Not in the list (already collected).
-    Gone,
+/// Whom to wake once the lock is released: usually nobody or one, so the
+/// first is kept inline and only more allocate.
+#[derive(Default)]
+#[must_use = "wake them after unlocking"]
+pub(crate) struct Wakes {
+    first: Option<Wake>,
+    more: Vec<Wake>,
+}
+
+impl Wakes {
+    /// Nobody to wake.
+    pub(crate) const fn new() -> Wakes {
+        Wakes {
+            first: None,
+            more: Vec::new(),
+        }
+    }
+
+    /// One to wake.
+    pub(crate) fn one(w: Wake) -> Wakes {
+        Wakes {
+            first: Some(w),
+            more: Vec::new(),
+        }
+    }
+
+    /// Adds one.
+    pub(crate) fn push(&mut self, w: Wake) {
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else {
+            self.more.push(w);
+        }
+    }
+
+    /// Adds all of `other`.
+    pub(crate) fn extend(&mut self, other: Wakes) {
+        if let Some(w) = other.first {
+            self.push(w);
+        }
+        self.more.extend(other.more);
+    }
+
+    /// Wakes them all (call with no lock held).
+    pub(crate) fn wake(self) {
+        if let Some(w) = self.first {
+            w.wake();
+        }
+        for w in self.more {
+            w.wake();
+        }
+    }
+}
+
+impl From<Option<Wake>> for Wakes {
+    fn from(w: Option<Wake>) -> Wakes {
+        Wakes {
+            first: w,
+            more: Vec::new(),
+        }
+    }
 }
 
 impl<D, G> WaitList<D, G> {
@@ -109,7 +227,6 @@ impl<D, G> WaitList<D, G> {
         WaitList {
             next: 0,
             waiting: VecDeque::new(),
-            woken: VecDeque::new(),
         }
     }
 
@@ -125,36 +242,51 @@ impl<D, G> WaitList<D, G> {
 
     /// The deposit of the first waiting entry.
     pub(crate) fn front(&self) -> Option<&D> {
-        self.waiting.front().map(|e| &e.2)
+        self.waiting.front().map(|e| &e.data)
     }
 
-    /// Pushes a waiting entry at the back; returns its ticket.
-    pub(crate) fn push(&mut self, unparker: Unparker, data: D) -> u64 {
-        let t = self.next;
+    fn push(&mut self, who: Who<G>, data: D) -> u64 {
+        let ticket = self.next;
         self.next += 1;
-        self.waiting.push_back((t, unparker, data));
-        t
+        self.waiting.push_back(Entry { ticket, who, data });
+        ticket
     }
 
     /// Takes the first waiting entry off the list, with its deposit.
-    pub(crate) fn pop_front(&mut self) -> Option<(Popped, D)> {
+    pub(crate) fn pop_front(&mut self) -> Option<(Popped<G>, D)> {
         self.waiting
             .pop_front()
-            .map(|(ticket, unparker, d)| (Popped { ticket, unparker }, d))
+            .map(|e| (Popped { who: e.who }, e.data))
     }
 
-    /// Gives a popped entry its gift; returns whom to unpark (after the
-    /// lock is released).
-    #[must_use = "unpark the waiter"]
-    pub(crate) fn hand(&mut self, p: Popped, gift: G) -> Unparker {
-        debug_assert!(self.woken.back().is_none_or(|w| w.0 < p.ticket));
-        self.woken.push_back((p.ticket, gift));
-        p.unparker
+    /// Gives a popped entry its gift; returns whom to wake (after the lock
+    /// is released). Call under the lock the entry was popped under.
+    #[inline]
+    pub(crate) fn hand(&mut self, p: Popped<G>, gift: G) -> Wake {
+        match p.who {
+            Who::Waiter { wake, slot } => {
+                // SAFETY: the entry was in the list under the lock we hold
+                // (`&mut self` is inside the locked state), so its waiter
+                // is still in its wait (module comment): its hub and its
+                // slot are alive. We prepare the wake first, then write
+                // the gift and set `done`; after the store the waiter may
+                // leave and free the slot, and we do not touch it again.
+                unsafe {
+                    let w = wake.prepare();
+                    let slot = slot.0.as_ref();
+                    *slot.gift.get() = Some(gift);
+                    slot.done.store(true, Ordering::Release);
+                    w
+                }
+            }
+            // Only lists of `()` gifts have subscribers: nothing to drop.
+            Who::Subscriber(u) => Wake::from(u),
+        }
     }
 
     /// Hands `gift` to the first waiting entry, if there is one; otherwise
     /// gives the gift back.
-    pub(crate) fn hand_front(&mut self, gift: G) -> Result<Unparker, G> {
+    pub(crate) fn hand_front(&mut self, gift: G) -> Result<Wake, G> {
         match self.pop_front() {
             Some((p, _)) => Ok(self.hand(p, gift)),
             None => Err(gift),
@@ -162,10 +294,9 @@ impl<D, G> WaitList<D, G> {
     }
 
     /// Hands every waiting entry a gift made from its deposit; returns
-    /// whom to unpark.
-    #[must_use = "unpark the waiters"]
-    pub(crate) fn hand_all(&mut self, mut gift: impl FnMut(D) -> G) -> Vec<Unparker> {
-        let mut out = Vec::with_capacity(self.waiting.len());
+    /// whom to wake.
+    pub(crate) fn hand_all(&mut self, mut gift: impl FnMut(D) -> G) -> Wakes {
+        let mut out = Wakes::new();
         while let Some((p, d)) = self.pop_front() {
             let g = gift(d);
             out.push(self.hand(p, g));
@@ -173,40 +304,32 @@ impl<D, G> WaitList<D, G> {
         out
     }
 
-    /// Removes an entry, whatever its state.
-    pub(crate) fn take(&mut self, ticket: u64) -> Taken<D, G> {
-        if let Some(g) = self.take_woken(ticket) {
-            return Taken::Woken(g);
-        }
-        // Waiting entries are sorted by ticket.
-        match self.waiting.binary_search_by_key(&ticket, |e| e.0) {
-            Ok(i) => match self.waiting.remove(i) {
-                Some((_, _, d)) => Taken::Waiting(d),
-                None => Taken::Gone,
-            },
-            Err(_) => Taken::Gone,
-        }
-    }
-
-    fn take_woken(&mut self, ticket: u64) -> Option<G> {
-        let i = self.woken.binary_search_by_key(&ticket, |w| w.0).ok()?;
-        self.woken.remove(i).map(|w| w.1)
+    /// Removes a still-waiting entry and returns its deposit; `None` if it
+    /// is not in the list (it was handed its gift).
+    pub(crate) fn take(&mut self, ticket: u64) -> Option<D> {
+        let i = self
+            .waiting
+            .binary_search_by_key(&ticket, |e| e.ticket)
+            .ok()?;
+        self.waiting.remove(i).map(|e| e.data)
     }
 }
 
-/// Unparks every waiter in `ws`.
-pub(crate) fn unpark_all(ws: Vec<Unparker>) {
-    for w in ws {
-        w.unpark();
+impl<D> WaitList<D, ()> {
+    /// Adds a watcher that is only woken (by `hand`, `hand_front` or
+    /// `hand_all`), for [`wait`](crate::wait)/[`iwait`](crate::iwait);
+    /// remove it with [`take`](WaitList::take).
+    pub(crate) fn subscribe(&mut self, u: Unparker, data: D) -> u64 {
+        self.push(Who::Subscriber(u), data)
     }
 }
 
 /// What a pass-on function did with a gift: `Ok` with whom to wake, or
 /// `Err` with the gift back, to be dropped once the lock is released (so a
 /// user `Drop` never runs under it).
-pub(crate) type PassOn<G> = Result<Vec<Unparker>, G>;
+pub(crate) type PassOn<G> = Result<Wakes, G>;
 
-/// How a [`Waiter::wait`] ended.
+/// How a [`block`] ended.
 pub(crate) enum Outcome<D, G> {
     /// A gift was handed to the waiter.
     Woken(G),
@@ -214,55 +337,95 @@ pub(crate) enum Outcome<D, G> {
     TimedOut(D),
 }
 
+/// Registers the running greenlet at the back of the list chosen by `list`
+/// in the state `guard` holds, releases the lock and parks until a gift is
+/// handed or `deadline` passes. Unwinds (kill, `Timeout`) after leaving
+/// the list; a gift handed meanwhile goes to `pass_on`.
+#[inline]
+pub(crate) fn block<S, D, G>(
+    guard: LockGuard<'_, S>,
+    list: fn(&mut S) -> &mut WaitList<D, G>,
+    pass_on: fn(&mut S, G) -> PassOn<G>,
+    deposit: D,
+    deadline: Option<Instant>,
+    reason: &'static str,
+) -> Outcome<D, G> {
+    block_then(guard, list, pass_on, deposit, deadline, reason, || ()).1
+}
+
+/// Like [`block`], running `then` after the registration and the unlock,
+/// before the park (a condition variable unlocks the user's mutex there).
+#[inline]
+pub(crate) fn block_then<S, D, G, R>(
+    mut guard: LockGuard<'_, S>,
+    list: fn(&mut S) -> &mut WaitList<D, G>,
+    pass_on: fn(&mut S, G) -> PassOn<G>,
+    deposit: D,
+    deadline: Option<Instant>,
+    reason: &'static str,
+    then: impl FnOnce() -> R,
+) -> (R, Outcome<D, G>) {
+    let slot = Slot::new();
+    let who = Who::Waiter {
+        wake: current_wake_ref(),
+        slot: SlotPtr(NonNull::from(&slot)),
+    };
+    let ticket = list(&mut guard).push(who, deposit);
+    // The guard below is declared after the slot, so it is dropped (and
+    // the entry removed) before the slot goes away, on every path.
+    let waiter = Waiter {
+        lock: LockGuard::lock_of(&guard),
+        list,
+        pass_on,
+        ticket,
+        slot: &slot,
+        armed: true,
+    };
+    drop(guard);
+    let r = then();
+    (r, waiter.wait(deadline, reason))
+}
+
 /// A registered waiter: the drop guard of the protocol above.
-///
-/// `S` is the primitive's locked state; `list` selects the list inside it
-/// and `pass_on` passes a gift on when the waiter leaves without taking it.
-pub(crate) struct Waiter<'a, S, D, G> {
-    lock: &'a Mutex<S>,
+struct Waiter<'a, S, D, G> {
+    lock: &'a Lock<S>,
     list: fn(&mut S) -> &mut WaitList<D, G>,
     pass_on: fn(&mut S, G) -> PassOn<G>,
     ticket: u64,
+    slot: &'a Slot<G>,
     armed: bool,
 }
 
-impl<'a, S, D, G> Waiter<'a, S, D, G> {
-    /// Pushes an entry for the running greenlet at the back of the list
-    /// chosen by `list` in `state` (whose lock the caller holds).
-    pub(crate) fn register(
-        lock: &'a Mutex<S>,
-        state: &mut S,
-        list: fn(&mut S) -> &mut WaitList<D, G>,
-        pass_on: fn(&mut S, G) -> PassOn<G>,
-        deposit: D,
-    ) -> Self {
-        let ticket = list(state).push(current_unparker(), deposit);
-        Waiter {
-            lock,
-            list,
-            pass_on,
-            ticket,
-            armed: true,
+impl<S, D, G> Waiter<'_, S, D, G> {
+    #[inline]
+    fn wait(mut self, deadline: Option<Instant>, reason: &'static str) -> Outcome<D, G> {
+        loop {
+            let in_time = park_until(deadline, reason);
+            if self.slot.done.load(Ordering::Acquire) {
+                self.armed = false;
+                return self.gift();
+            }
+            if !in_time {
+                let mut st = self.lock.lock();
+                let left = (self.list)(&mut st).take(self.ticket);
+                drop(st);
+                self.armed = false;
+                return match left {
+                    Some(d) => Outcome::TimedOut(d),
+                    // Handed between the look at `done` and the lock.
+                    None => self.gift(),
+                };
+            }
         }
     }
 
-    /// Parks until a gift is handed or `deadline` passes. Call with the
-    /// lock released. Unwinds (kill, `Timeout`) through the drop guard.
-    pub(crate) fn wait(mut self, deadline: Option<Instant>, reason: &'static str) -> Outcome<D, G> {
-        loop {
-            let in_time = park_until(deadline, reason);
-            let mut st = self.lock.lock();
-            let list = (self.list)(&mut st);
-            if let Some(g) = list.take_woken(self.ticket) {
-                self.armed = false;
-                return Outcome::Woken(g);
-            }
-            if !in_time {
-                if let Taken::Waiting(d) = list.take(self.ticket) {
-                    self.armed = false;
-                    return Outcome::TimedOut(d);
-                }
-            }
+    fn gift(&self) -> Outcome<D, G> {
+        match self.slot.take() {
+            Some(g) => Outcome::Woken(g),
+            // Unreachable: an entry leaves the list only to be handed (or
+            // by its own waiter). Report it loudly in tests; otherwise
+            // treat it as a lost race with the deadline.
+            None => unreachable!("green-sync: a waiter left its list without a gift"),
         }
     }
 }
@@ -273,24 +436,24 @@ impl<S, D, G> Drop for Waiter<'_, S, D, G> {
             return;
         }
         let mut st = self.lock.lock();
-        let taken = (self.list)(&mut st).take(self.ticket);
-        let passed = match taken {
-            Taken::Woken(g) => (self.pass_on)(&mut st, g),
-            Taken::Waiting(_) | Taken::Gone => Ok(Vec::new()),
+        let mut deposit = None;
+        let passed = match (self.list)(&mut st).take(self.ticket) {
+            Some(d) => {
+                deposit = Some(d);
+                Ok(Wakes::new())
+            }
+            // Handed (under the lock we now hold, so the gift is visible).
+            None => match self.slot.take() {
+                Some(g) => (self.pass_on)(&mut st, g),
+                None => Ok(Wakes::new()),
+            },
         };
         drop(st);
         // A deposit or an unpassed gift is dropped here, unlocked.
+        drop(deposit);
         if let Ok(wake) = passed {
-            unpark_all(wake);
+            wake.wake();
         }
-    }
-}
-
-impl<S, D, G> fmt::Debug for Waiter<'_, S, D, G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Waiter")
-            .field("ticket", &self.ticket)
-            .finish()
     }
 }
 

@@ -657,6 +657,12 @@ impl Hub {
                 .collect();
             keys.into_iter().filter_map(|k| gs.remove(k)).collect()
         };
+        if !left.is_empty() {
+            // A leaked greenlet may still sit in wait lists as a `WakeRef`
+            // (a pointer to this hub's shared part, valid while it waits;
+            // see wake.rs): keep that part alive for ever, like its stack.
+            std::mem::forget(self.shared.clone());
+        }
         for rec in left {
             if let Some(p) = &rec.packet {
                 p.abandon();

@@ -62,6 +62,7 @@ mod sync;
 mod sys;
 mod timeout;
 mod timer;
+mod wake;
 
 pub use blocking::{set_max_blocking_threads, spawn_blocking};
 pub use diag::{
@@ -77,6 +78,7 @@ pub use park::{
     yield_now, Unparker,
 };
 pub use timeout::{with_timeout, Elapsed, Timeout};
+pub use wake::{current_wake_ref, Wake, WakeRef};
 
 /// Which guard-page mechanism this process uses for greenlet stacks:
 /// `Some("madvise")` (`MADV_GUARD_INSTALL`, one VMA per slab),

@@ -71,6 +71,10 @@ impl PartialEq for Unparker {
 impl Eq for Unparker {}
 
 impl Unparker {
+    pub(crate) fn from_parts(hub: Arc<HubShared>, key: Key) -> Unparker {
+        Unparker { hub, key }
+    }
+
     /// Wakes the greenlet if it is parked; otherwise its next park returns
     /// at once. Waking a greenlet that has ended does nothing.
     #[inline]

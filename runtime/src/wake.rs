@@ -1,0 +1,171 @@
+//! Borrowed wake handles: what wait lists store instead of an [`Unparker`].
+//!
+//! An [`Unparker`] owns a reference count on its hub's shared part, so it
+//! may outlive the wait it was made for and be used from anywhere. Taking
+//! and dropping that count costs two locked atomic instructions per wait,
+//! a good part of a green hand-off between two greenlets of one hub.
+//!
+//! A [`WakeRef`] is the same address (hub and greenlet) without the count.
+//! It is only valid while the greenlet it names is still inside the wait
+//! it was taken for: a wait list whose entries are removed, under the
+//! list's lock, before their waiter leaves the wait (a drop guard does
+//! that) can keep `WakeRef`s. Whoever pops an entry turns it into a
+//! [`Wake`] with [`WakeRef::prepare`] while still holding the lock; the
+//! `Wake` owns what it needs and is used after the lock is released. For a
+//! waiter on the caller's own hub it is just the greenlet's key (no atomic
+//! at all); for a waiter on another hub, `prepare` takes the reference
+//! count then, so only cross-thread wakes pay for it.
+//!
+//! Why the hub is alive while one of its greenlets waits: a hub is dropped
+//! at thread exit only after every greenlet has ended (each is killed and
+//! its drop guards run); a greenlet that refuses to end is leaked together
+//! with its stack and the hub's shared part (see `Hub::teardown`).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::hub::{try_hub, HubShared};
+use crate::park::Unparker;
+use crate::slab::Key;
+
+/// A borrowed, copyable handle to a waiting greenlet (or main context):
+/// its hub and its key, without a reference count. See
+/// [`current_wake_ref`] and [`prepare`](WakeRef::prepare).
+///
+/// This is the building block of wait lists that must not pay for an
+/// [`Unparker`] per wait; most code should use `Unparker`.
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// // A one-entry wait list, on one thread (`spawn` needs no `Send`).
+/// let entry: Rc<Cell<Option<green_runtime::WakeRef>>> = Rc::new(Cell::new(None));
+/// let done = Rc::new(Cell::new(false));
+/// let waker = green_runtime::spawn({
+///     let (entry, done) = (entry.clone(), done.clone());
+///     move || {
+///         let me = loop {
+///             match entry.take() {
+///                 Some(w) => break w,
+///                 None => green_runtime::yield_now(),
+///             }
+///         };
+///         done.set(true);
+///         // SAFETY: the main context is still in its wait: it cannot run
+///         // (and see `done`) before this greenlet yields or ends.
+///         let wake = unsafe { me.prepare() };
+///         wake.wake();
+///     }
+/// });
+/// entry.set(Some(green_runtime::current_wake_ref()));
+/// while !done.get() {
+///     green_runtime::park("the example");
+/// }
+/// waker.join().unwrap();
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct WakeRef {
+    hub: *const HubShared,
+    key: Key,
+}
+
+// SAFETY: a `WakeRef` is an address; it is only dereferenced in `prepare`,
+// whose contract (the waiter is still waiting, so its hub and the hub's
+// shared part are alive) holds on whichever thread calls it. `HubShared`
+// itself is `Send + Sync`.
+unsafe impl Send for WakeRef {}
+// SAFETY: as above; `prepare` takes `&self` and only reads.
+unsafe impl Sync for WakeRef {}
+
+impl fmt::Debug for WakeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WakeRef")
+            .field("greenlet", &self.key.to_u64())
+            .finish()
+    }
+}
+
+/// A [`WakeRef`] to the running greenlet (or main context). No atomic
+/// operation, no allocation.
+#[inline]
+pub fn current_wake_ref() -> WakeRef {
+    let h = crate::hub::hub();
+    WakeRef {
+        hub: Arc::as_ptr(&h.shared),
+        key: h.current(),
+    }
+}
+
+impl WakeRef {
+    /// Turns the handle into a [`Wake`] that can be used later, from any
+    /// thread, even after the waiter has left its wait.
+    ///
+    /// # Safety
+    /// The greenlet (or main context) this handle was taken from must
+    /// still be inside the wait it was taken for: it has not yet returned
+    /// from it, and cannot until the caller lets it (typically: the caller
+    /// holds the lock the waiter must take to leave, and the waiter's entry
+    /// was still in the list under that lock).
+    #[inline]
+    pub unsafe fn prepare(&self) -> Wake {
+        if let Some(h) = try_hub() {
+            if Arc::as_ptr(&h.shared) == self.hub {
+                return Wake(WakeInner::Local(self.key), PhantomData);
+            }
+        }
+        // SAFETY: by the caller's contract the waiter is still waiting, so
+        // its hub has not been dropped, and the hub owns one strong count
+        // of its `HubShared` (`Hub::shared`) until then: the pointer, from
+        // `Arc::as_ptr`, points to a live `Arc` allocation. Taking one more
+        // count makes the `Unparker` below own it.
+        let hub = unsafe {
+            Arc::increment_strong_count(self.hub);
+            Arc::from_raw(self.hub)
+        };
+        Wake(
+            WakeInner::Remote(Unparker::from_parts(hub, self.key)),
+            PhantomData,
+        )
+    }
+}
+
+/// A prepared wake-up: [`wake`](Wake::wake) unparks the greenlet it names
+/// (or leaves it a permit; see [`park`](crate::park())). Made by
+/// [`WakeRef::prepare`] or from an [`Unparker`].
+///
+/// Used on the thread that prepared it (not `Send`): a wake of a greenlet
+/// of that thread's own hub is just the greenlet's key.
+#[derive(Debug)]
+pub struct Wake(WakeInner, PhantomData<*const ()>);
+
+#[derive(Debug)]
+enum WakeInner {
+    /// A greenlet of the hub of the thread that prepared this.
+    Local(Key),
+    Remote(Unparker),
+}
+
+impl Wake {
+    /// Unparks the greenlet. Waking one that has ended does nothing.
+    #[inline]
+    pub fn wake(self) {
+        match self.0 {
+            WakeInner::Local(key) => {
+                // Prepared on this thread (a `Wake` is not `Send`): this
+                // thread's hub is the greenlet's hub.
+                if let Some(h) = try_hub() {
+                    h.unpark(key);
+                }
+            }
+            WakeInner::Remote(u) => u.unpark(),
+        }
+    }
+}
+
+impl From<Unparker> for Wake {
+    fn from(u: Unparker) -> Wake {
+        Wake(WakeInner::Remote(u), PhantomData)
+    }
+}
