@@ -39,11 +39,12 @@
 //! # Implementation
 //!
 //! Every primitive keeps its state and one or more FIFO wait lists behind a
-//! single short `parking_lot` lock, and blocks through the runtime's safe
-//! parking API (`park_until` / `Unparker`). The wait lists share one
-//! mechanism (the `waitq` module) whose protocol is: check and register
-//! under the lock, park, and get woken by *hand-off* — the releaser moves
-//! the permit, item or lock straight into the first waiter's entry, so
+//! single short lock, and blocks through the runtime's parking API
+//! (`park_until`, with a borrowed `WakeRef` per waiter). The wait lists
+//! share one mechanism (the `waitq` module) whose protocol is: check and
+//! register under the lock, park, and get woken by *hand-off* — the
+//! releaser moves the permit, item or lock straight into a slot on the
+//! first waiter's stack, so
 //! waiters are served in FIFO order and a release-and-reacquire loop cannot
 //! starve anyone. A waiter that is killed or times out leaves its entry in
 //! a drop guard and passes on whatever had been handed to it. See
@@ -51,7 +52,11 @@
 //!
 //! All types are `Send + Sync`: a greenlet on one hub is woken by a
 //! greenlet on another hub or by a plain OS thread (which blocks by
-//! running its own hub). No `unsafe` code.
+//! running its own hub).
+//!
+//! The `unsafe` code is in three places, each block with its argument: the
+//! internal lock (`lock`), the waiter slots and borrowed wake handles of the
+//! wait lists (`waitq`), and `Mutex`'s value cell.
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![deny(missing_docs, missing_debug_implementations)]
