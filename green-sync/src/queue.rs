@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use green_runtime::{consume_budget, deadline_after, Unparker, Wake};
 
-use crate::waitq::{block, no_pass_on, Lock, Outcome, PassOn, WaitList, Wakes};
+use crate::waitq::{block, no_pass_on, Lock, LockGuard, Outcome, PassOn, WaitList, Wakes};
 
 mod sealed {
     /// The storage of a queue: the order in which items come out.
@@ -167,6 +167,30 @@ fn getter_pass_on<T, O: Order<T>>(s: &mut State<T, O>, gift: Option<T>) -> PassO
 impl<T, O: Order<T>> State<T, O> {
     fn has_room(&self) -> bool {
         self.cap.is_none_or(|c| self.items.len() < c)
+    }
+
+    /// The common `put`: open, room in the buffer, nobody to hand the item
+    /// to or to wake. Gives the item back otherwise.
+    #[inline]
+    fn put_plain(&mut self, item: T) -> Result<(), T> {
+        if self.closed || !self.getters.is_empty() || !self.watchers.is_empty() || !self.has_room()
+        {
+            return Err(item);
+        }
+        self.items.push(item);
+        self.unfinished += 1;
+        Ok(())
+    }
+
+    /// The common `get`: an item in the buffer and no blocked `put` to
+    /// refill it from.
+    #[inline]
+    fn get_plain(&mut self) -> Option<T> {
+        if self.putters.is_empty() {
+            self.items.pop()
+        } else {
+            None
+        }
     }
 
     /// Takes the next item if there is one; refills from the first blocked
@@ -357,6 +381,10 @@ impl<T, O: Order<T>> Queue<T, O> {
     /// [`TryPutError::Full`] or [`TryPutError::Closed`], with the item.
     pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
         let mut st = self.state.lock();
+        let item = match st.put_plain(item) {
+            Ok(()) => return Ok(()),
+            Err(item) => item,
+        };
         if st.closed {
             return Err(TryPutError::Closed(item));
         }
@@ -370,10 +398,24 @@ impl<T, O: Order<T>> Queue<T, O> {
         }
     }
 
+    #[inline]
     fn put_inner(&self, item: T, timeout: Option<Duration>) -> Result<(), PutTimeoutError<T>> {
         consume_budget();
-        let deadline = timeout.and_then(deadline_after);
         let mut st = self.state.lock();
+        match st.put_plain(item) {
+            Ok(()) => Ok(()),
+            Err(item) => self.put_slow(st, item, timeout),
+        }
+    }
+
+    #[inline(never)]
+    fn put_slow(
+        &self,
+        st: LockGuard<'_, State<T, O>>,
+        item: T,
+        timeout: Option<Duration>,
+    ) -> Result<(), PutTimeoutError<T>> {
+        let mut st = st;
         if st.closed {
             return Err(PutTimeoutError::Closed(item));
         }
@@ -388,6 +430,9 @@ impl<T, O: Order<T>> Queue<T, O> {
         if timeout == Some(Duration::ZERO) {
             return Err(PutTimeoutError::Timeout(item));
         }
+        // The deadline counts from the call; the lock was held only for
+        // the few instructions above.
+        let deadline = timeout.and_then(deadline_after);
         match block(st, putters, no_pass_on, item, deadline, "Queue::put") {
             Outcome::Woken(Ok(())) => Ok(()),
             Outcome::Woken(Err(item)) => Err(PutTimeoutError::Closed(item)),
@@ -419,6 +464,9 @@ impl<T, O: Order<T>> Queue<T, O> {
     /// closed and drained.
     pub fn try_get(&self) -> Result<T, TryGetError> {
         let mut st = self.state.lock();
+        if let Some(item) = st.get_plain() {
+            return Ok(item);
+        }
         match st.take_now() {
             Some((item, wake)) => {
                 drop(st);
@@ -432,11 +480,29 @@ impl<T, O: Order<T>> Queue<T, O> {
         }
     }
 
+    #[inline]
     fn get_inner(&self, timeout: Option<Duration>) -> Result<T, GetTimeoutError> {
         consume_budget();
+        let mut st = self.state.lock();
+        match st.get_plain() {
+            Some(item) => Ok(item),
+            None => self.get_slow(st, timeout),
+        }
+    }
+
+    #[inline(never)]
+    fn get_slow(
+        &self,
+        st: LockGuard<'_, State<T, O>>,
+        timeout: Option<Duration>,
+    ) -> Result<T, GetTimeoutError> {
         let deadline = timeout.and_then(deadline_after);
+        let mut first = Some(st);
         loop {
-            let mut st = self.state.lock();
+            let mut st = match first.take() {
+                Some(st) => st,
+                None => self.state.lock(),
+            };
             if let Some((item, wake)) = st.take_now() {
                 drop(st);
                 if let Some(w) = wake {

@@ -202,12 +202,15 @@ impl Wakes {
     }
 
     /// Wakes them all (call with no lock held).
+    #[inline]
     pub(crate) fn wake(self) {
-        if let Some(w) = self.first {
-            w.wake();
-        }
-        for w in self.more {
-            w.wake();
+        // `more` is only used once `first` is taken.
+        let Some(first) = self.first else { return };
+        first.wake();
+        if !self.more.is_empty() {
+            for w in self.more {
+                w.wake();
+            }
         }
     }
 }
@@ -295,8 +298,12 @@ impl<D, G> WaitList<D, G> {
 
     /// Hands every waiting entry a gift made from its deposit; returns
     /// whom to wake.
+    #[inline]
     pub(crate) fn hand_all(&mut self, mut gift: impl FnMut(D) -> G) -> Wakes {
         let mut out = Wakes::new();
+        if self.waiting.is_empty() {
+            return out; // the common case: a `put` with no watchers
+        }
         while let Some((p, d)) = self.pop_front() {
             let g = gift(d);
             out.push(self.hand(p, g));

@@ -262,10 +262,18 @@ pub fn consume_budget() {
     let hub = hub();
     let b = hub.budget.get();
     if b == 0 {
-        yield_now();
+        budget_spent();
     } else {
         hub.budget.set(b - 1);
     }
+}
+
+/// The rare end of [`consume_budget`], out of line so the fast path stays
+/// a few instructions inlined into every green operation.
+#[cold]
+#[inline(never)]
+fn budget_spent() {
+    yield_now();
 }
 
 /// A deadline `dur` from now, or `None` if it cannot be represented (a
