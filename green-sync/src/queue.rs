@@ -197,15 +197,18 @@ impl<T, O: Order<T>> State<T, O> {
     /// `put` (which also serves a rendezvous queue). Returns the item and
     /// whom to wake.
     fn take_now(&mut self) -> Option<(T, Option<Wake>)> {
-        let refill = match self.putters.pop_front() {
-            Some((p, item)) => {
-                self.items.push(item);
-                self.unfinished += 1;
-                Some(self.putters.hand(p, Ok(())))
-            }
-            None => None,
+        let Some((p, item)) = self.putters.pop_front() else {
+            return self.items.pop().map(|i| (i, None));
         };
-        self.items.pop().map(|i| (i, refill))
+        self.unfinished += 1;
+        let refill = self.putters.hand(p, Ok(()));
+        if self.items.len() == 0 {
+            // A rendezvous (or an empty buffer): the putter's item is the
+            // next one out whatever the order; skip the buffer.
+            return Some((item, Some(refill)));
+        }
+        self.items.push(item);
+        self.items.pop().map(|i| (i, Some(refill)))
     }
 
     /// Delivers `item` now if possible: to the first blocked getter, else
