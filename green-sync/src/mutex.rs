@@ -201,6 +201,15 @@ impl<T: ?Sized> Mutex<T> {
 /// drop(guard); // unlocks, handing the lock to the longest waiter if any
 /// assert_eq!(*m.lock(), [1, 2]);
 /// ```
+///
+/// Like std's, a guard is not `Send`: it stays with the greenlet (or
+/// thread) that locked.
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// let m = green_sync::Mutex::new(0);
+/// send(m.lock());
+/// ```
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,

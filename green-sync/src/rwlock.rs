@@ -1,6 +1,8 @@
 //! RwLock: a green reader-writer lock, mirroring `std::sync::RwLock`.
 
+use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
@@ -86,8 +88,17 @@ fn pass_on(g: &mut Gate, write: bool) -> PassOn<bool> {
 /// `Option`.
 pub struct RwLock<T: ?Sized> {
     gate: Lock<Gate>,
-    data: parking_lot::RwLock<T>,
+    data: UnsafeCell<T>,
 }
+
+// SAFETY: the value is reached only through guards, and the gate admits
+// either one writer or any number of readers at a time (a guard exists only
+// between a successful `acquire` and the matching `release`). Readers on
+// several threads share `&T` (so `T: Sync`), a writer may be on any thread
+// (so `T: Send`), as for `std::sync::RwLock`.
+unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
+// SAFETY: moving the lock moves the value it owns.
+unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -115,7 +126,7 @@ impl<T> RwLock<T> {
                 writer: false,
                 waiters: WaitList::new(),
             }),
-            data: parking_lot::RwLock::new(value),
+            data: UnsafeCell::new(value),
         }
     }
 
@@ -158,23 +169,19 @@ impl<T: ?Sized> RwLock<T> {
         wake.wake();
     }
 
+    /// Call only once the gate admitted a reader.
     fn read_guard(&self) -> RwLockReadGuard<'_, T> {
         RwLockReadGuard {
-            data: self.data.read(),
-            release: Release {
-                lock: self,
-                write: false,
-            },
+            lock: self,
+            _not_send: PhantomData,
         }
     }
 
+    /// Call only once the gate admitted a writer.
     fn write_guard(&self) -> RwLockWriteGuard<'_, T> {
         RwLockWriteGuard {
-            data: self.data.write(),
-            release: Release {
-                lock: self,
-                write: true,
-            },
+            lock: self,
+            _not_send: PhantomData,
         }
     }
 
@@ -226,19 +233,6 @@ impl<T: ?Sized> RwLock<T> {
     }
 }
 
-/// Gives the lock back when a guard goes; declared after the data guard
-/// so the data is released first.
-struct Release<'a, T: ?Sized> {
-    lock: &'a RwLock<T>,
-    write: bool,
-}
-
-impl<T: ?Sized> Drop for Release<'_, T> {
-    fn drop(&mut self) {
-        self.lock.release(self.write);
-    }
-}
-
 /// Shared read access to an [`RwLock`], held until dropped.
 ///
 /// ```
@@ -249,9 +243,18 @@ impl<T: ?Sized> Drop for Release<'_, T> {
 /// ```
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
-    data: parking_lot::RwLockReadGuard<'a, T>,
-    #[allow(dead_code)] // held for its Drop
-    release: Release<'a, T>,
+    lock: &'a RwLock<T>,
+    /// Not `Send`, like std's guards (it stands for the holding greenlet).
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: sharing the guard shares `&T` only.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
+
+impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.release(false);
+    }
 }
 
 /// Exclusive write access to an [`RwLock`], held until dropped.
@@ -263,28 +266,42 @@ pub struct RwLockReadGuard<'a, T: ?Sized> {
 /// ```
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
-    data: parking_lot::RwLockWriteGuard<'a, T>,
-    #[allow(dead_code)] // held for its Drop
-    release: Release<'a, T>,
+    lock: &'a RwLock<T>,
+    /// Not `Send`, like std's guards.
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: sharing the guard shares `&T` only.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
+
+impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.release(true);
+    }
 }
 
 impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        &self.data
+        // SAFETY: the gate admitted this reader; while any reader holds
+        // it no writer is admitted, so only shared borrows exist.
+        unsafe { &*self.lock.data.get() }
     }
 }
 
 impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        &self.data
+        // SAFETY: the gate admitted this writer alone.
+        unsafe { &*self.lock.data.get() }
     }
 }
 
 impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        &mut self.data
+        // SAFETY: the gate admitted this writer alone; `&mut self` makes
+        // the borrow exclusive.
+        unsafe { &mut *self.lock.data.get() }
     }
 }
 
