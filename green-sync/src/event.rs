@@ -83,7 +83,9 @@ impl Event {
 
     /// Lowers the flag; later waiters block until the next `set`.
     pub fn clear(&self) {
-        let _st = self.state.lock();
+        // No lock needed: `set` hands every registered waiter its wake-up
+        // under the lock, so lowering the flag cannot take one back; a
+        // waiter that looks after this simply waits for the next `set`.
         self.flag.store(false, Ordering::Release);
     }
 
