@@ -411,7 +411,7 @@ impl<T, O: Order<T>> Queue<T, O> {
         }
     }
 
-    #[inline(never)]
+    #[inline]
     fn put_slow(
         &self,
         st: LockGuard<'_, State<T, O>>,
@@ -493,7 +493,7 @@ impl<T, O: Order<T>> Queue<T, O> {
         }
     }
 
-    #[inline(never)]
+    #[inline]
     fn get_slow(
         &self,
         st: LockGuard<'_, State<T, O>>,
