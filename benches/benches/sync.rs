@@ -37,6 +37,10 @@
 //!   producer task and the `block_on` future as consumer.
 //! * `crossbeam_cap_{1,64,1024}` — `crossbeam_channel::bounded(n)` between
 //!   two OS threads.
+//! * `green_unbounded` / `may_unbounded` — `green_sync::Queue::new()`
+//!   between two greenlets, and `may::sync::mpsc::channel()` between two may
+//!   coroutines on one worker (may has no bounded channel); the producer may
+//!   run ahead of the consumer.
 //!
 //! **Uncontended fast paths** (`sync_fast/*`), timed in one greenlet that is
 //! the only one on its hub. One iteration =
@@ -415,6 +419,51 @@ fn may_ping_pong(c: &mut Criterion) {
     });
 }
 
+/// may has no bounded channel: its unbounded `mpsc` between two coroutines
+/// on one worker, against green's unbounded `Queue` between two greenlets.
+fn unbounded_queues(c: &mut Criterion) {
+    c.bench_function("sync_queue/green_unbounded", |b| {
+        b.iter_custom(|iters| {
+            let q = Rc::new(Queue::new());
+            let rx = q.clone();
+            timed_two(
+                move || {
+                    for i in 0..iters {
+                        q.put(i).expect("the queue stays open");
+                    }
+                },
+                move || {
+                    for _ in 0..iters {
+                        black_box(rx.get().expect("the queue stays open"));
+                    }
+                },
+            )
+        })
+    });
+    may::config().set_workers(1);
+    c.bench_function("sync_queue/may_unbounded", |b| {
+        b.iter_custom(|iters| {
+            may::go!(move || {
+                let (tx, rx) = may::sync::mpsc::channel::<u64>();
+                let producer = may::go!(move || {
+                    for i in 0..iters {
+                        tx.send(i).expect("the consumer is alive");
+                    }
+                });
+                let t = Instant::now();
+                for _ in 0..iters {
+                    black_box(rx.recv().expect("the producer is alive"));
+                }
+                let d = t.elapsed();
+                producer.join().expect("the producer does not panic");
+                d
+            })
+            .join()
+            .expect("the benchmark coroutine does not panic")
+        })
+    });
+}
+
 /// The criterion entry points (`criterion_group!` makes an undocumented
 /// `pub fn`, hence the `allow`).
 #[allow(missing_docs)]
@@ -429,7 +478,7 @@ mod group {
             .measurement_time(Duration::from_secs(3));
         targets = green_yield_now_round_trip, green_channel_ping_pong, green_event_ping_pong,
             tokio_ping_pong, crossbeam_ping_pong, may_ping_pong, green_queue, tokio_queue,
-            crossbeam_queue, green_fast_paths, crossbeam_fast_path
+            crossbeam_queue, unbounded_queues, green_fast_paths, crossbeam_fast_path
     }
 }
 criterion_main!(group::sync);
