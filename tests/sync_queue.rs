@@ -275,3 +275,89 @@ fn rendezvous_queue_put_timeout_gives_item_back() {
         assert_eq!(q.try_get(), Err(TryGetError::Empty));
     });
 }
+
+/// An item whose `Ord` panics while the flag is up.
+#[derive(Debug, PartialEq, Eq)]
+struct Touchy(u32, Rc<std::cell::Cell<bool>>);
+
+impl PartialOrd for Touchy {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Touchy {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self.1.get() {
+            panic!("this Ord panics on purpose");
+        }
+        self.0.cmp(&other.0)
+    }
+}
+
+/// A `get` from a full priority queue takes a blocked putter's item and
+/// tells the putter so, then pushes the item into the heap, calling the
+/// items' `Ord`. If that panics, the putter was already served: it must
+/// still be woken (its item is in the queue), not left parked for ever.
+#[test]
+fn a_panicking_ord_does_not_strand_a_served_putter() {
+    bounded(|| {
+        let panics = Rc::new(std::cell::Cell::new(false));
+        let q = Rc::new(PriorityQueue::bounded(1));
+        q.put(Touchy(1, panics.clone())).unwrap();
+        let q2 = q.clone();
+        let p = panics.clone();
+        let putter = green::spawn(move || q2.put(Touchy(2, p)).is_ok());
+        util::yield_until(|| util::is_parked(putter.id()));
+        panics.set(true);
+        let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.get()));
+        panics.set(false);
+        assert!(got.is_err(), "the Ord panicked inside get");
+        assert!(putter.join().unwrap(), "the served putter returns Ok");
+    });
+}
+
+/// An item whose `Ord` blocks greenly (which its documentation forbids).
+#[cfg(debug_assertions)]
+#[derive(Debug, PartialEq, Eq)]
+struct Sleepy(u32);
+
+#[cfg(debug_assertions)]
+impl PartialOrd for Sleepy {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[cfg(debug_assertions)]
+impl Ord for Sleepy {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        green::sleep(Duration::from_millis(1));
+        self.0.cmp(&other.0)
+    }
+}
+
+/// A blocking `Ord` switches out while the queue's internal lock is held;
+/// another greenlet of the same thread touching the queue would spin for
+/// ever. Debug builds detect the re-entry and panic with a message.
+#[cfg(debug_assertions)]
+#[test]
+fn a_blocking_ord_is_reported_in_debug_builds_instead_of_spinning() {
+    bounded(|| {
+        let q = Rc::new(PriorityQueue::new());
+        q.put(Sleepy(1)).unwrap(); // an empty heap compares nothing
+        let q2 = q.clone();
+        let holder = green::spawn(move || q2.put(Sleepy(2)).unwrap());
+        green::yield_now(); // `holder` parks inside its Ord, holding the lock
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.len()))
+            .expect_err("the re-entry is reported");
+        let msg = err
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| err.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        assert!(msg.contains("taken again"), "unexpected panic: {msg}");
+        holder.join().unwrap();
+        assert_eq!(q.len(), 2);
+    });
+}

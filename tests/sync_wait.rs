@@ -108,3 +108,19 @@ fn wait_leaves_no_watch_behind() {
         assert_eq!(q.getters(), 0);
     });
 }
+
+/// On a rendezvous queue a `get` becomes possible when a putter blocks
+/// (it takes the putter's item): that must wake a `wait` watching it.
+#[test]
+fn wait_on_a_rendezvous_queue_wakes_when_a_putter_blocks() {
+    bounded(|| {
+        let q: Arc<Queue<u32>> = Arc::new(Queue::bounded(0));
+        let q2 = q.clone();
+        let putter = green::spawn(move || q2.put(7).unwrap());
+        // Registers, then parks; the putter runs and blocks in `put`.
+        let ready = wait(&[&*q], None, Some(1));
+        assert_eq!(ready, [0]);
+        assert_eq!(q.get().unwrap(), 7);
+        putter.join().unwrap();
+    });
+}

@@ -54,9 +54,9 @@
 //! greenlet on another hub or by a plain OS thread (which blocks by
 //! running its own hub).
 //!
-//! The `unsafe` code is in three places, each block with its argument: the
+//! The `unsafe` code is in four places, each block with its argument: the
 //! internal lock (`lock`), the waiter slots and borrowed wake handles of the
-//! wait lists (`waitq`), and `Mutex`'s value cell.
+//! wait lists (`waitq`), and the value cells of `Mutex` and `RwLock`.
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![deny(missing_docs, missing_debug_implementations)]

@@ -4,7 +4,10 @@
 //! checks or changes a count, a buffer or a wait list, then lets go. On one
 //! OS thread two holders can therefore never meet (greenlets switch only
 //! when they block); it is contended only between threads, and then for a
-//! few dozen instructions.
+//! few dozen instructions. The one place user code runs under it is a
+//! `PriorityQueue` item's `Ord`, which its documentation forbids to block;
+//! debug builds turn a violation (the lock taken again by the thread that
+//! holds it) into a panic instead of a spin that never ends.
 //!
 //! So it is a test-and-test-and-set lock whose unlock is a plain release
 //! store: one locked instruction per critical section, where a lock that
@@ -15,6 +18,7 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -24,6 +28,11 @@ const SPINS: u32 = 64;
 /// A short lock around `S`; see the module comment.
 pub(crate) struct Lock<S> {
     locked: AtomicBool,
+    /// The thread holding it (debug builds): a holder found on the
+    /// caller's own thread means the lock was re-entered, which would spin
+    /// for ever (see `lock_contended`).
+    #[cfg(debug_assertions)]
+    owner: std::sync::atomic::AtomicUsize,
     state: UnsafeCell<S>,
 }
 
@@ -40,6 +49,8 @@ impl<S> Lock<S> {
     pub(crate) const fn new(state: S) -> Lock<S> {
         Lock {
             locked: AtomicBool::new(false),
+            #[cfg(debug_assertions)]
+            owner: std::sync::atomic::AtomicUsize::new(0),
             state: UnsafeCell::new(state),
         }
     }
@@ -55,11 +66,23 @@ impl<S> Lock<S> {
         {
             self.lock_contended();
         }
-        LockGuard { lock: self }
+        #[cfg(debug_assertions)]
+        self.owner.store(thread_tag(), Ordering::Relaxed);
+        LockGuard {
+            lock: self,
+            _state: PhantomData,
+        }
     }
 
     #[cold]
     fn lock_contended(&self) {
+        #[cfg(debug_assertions)]
+        if self.owner.load(Ordering::Relaxed) == thread_tag() {
+            panic!(
+                "green-sync: a primitive's internal lock was taken again by the thread holding it \
+                 (a PriorityQueue item's `Ord` that blocks or uses the same queue?)"
+            );
+        }
         let mut spins = 0;
         loop {
             // Test before test-and-set: wait on a shared cache line, not
@@ -94,6 +117,10 @@ impl<S> fmt::Debug for Lock<S> {
 /// Access to a [`Lock`]'s state; unlocks when dropped.
 pub(crate) struct LockGuard<'a, S> {
     lock: &'a Lock<S>,
+    /// Shared access to the guard gives `&S`: `Sync` only if `S: Sync`,
+    /// as for std's guards (the `&Lock` alone would make it `Sync` for any
+    /// `S: Send`).
+    _state: PhantomData<&'a mut S>,
 }
 
 impl<'a, S> LockGuard<'a, S> {
@@ -126,8 +153,18 @@ impl<S> DerefMut for LockGuard<'_, S> {
 impl<S> Drop for LockGuard<'_, S> {
     #[inline]
     fn drop(&mut self) {
+        #[cfg(debug_assertions)]
+        self.lock.owner.store(0, Ordering::Relaxed);
         self.lock.locked.store(false, Ordering::Release);
     }
+}
+
+/// A number unique to the calling thread among live threads (the address
+/// of a thread-local), never 0.
+#[cfg(debug_assertions)]
+fn thread_tag() -> usize {
+    thread_local!(static TAG: u8 = const { 0 });
+    TAG.with(|t| t as *const u8 as usize)
 }
 
 #[cfg(test)]

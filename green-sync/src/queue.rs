@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use green_runtime::{consume_budget, deadline_after, Unparker, Wake};
 
-use crate::waitq::{block, no_pass_on, Lock, LockGuard, Outcome, PassOn, WaitList, Wakes};
+use crate::waitq::{
+    block, block_then, no_pass_on, Lock, LockGuard, Outcome, PassOn, WaitList, Wakes,
+};
 
 mod sealed {
     /// The storage of a queue: the order in which items come out.
@@ -436,7 +438,20 @@ impl<T, O: Order<T>> Queue<T, O> {
         // The deadline counts from the call; the lock was held only for
         // the few instructions above.
         let deadline = timeout.and_then(deadline_after);
-        match block(st, putters, no_pass_on, item, deadline, "Queue::put") {
+        // A blocked putter makes `get` ready (it takes the putter's item):
+        // on a rendezvous queue, or a full one whose getters are watching
+        // through `wait`/`iwait`, that is news for the watchers.
+        let watchers = st.watchers.hand_all(|()| ());
+        let (_, outcome) = block_then(
+            st,
+            putters,
+            no_pass_on,
+            item,
+            deadline,
+            "Queue::put",
+            || watchers.wake(),
+        );
+        match outcome {
             Outcome::Woken(Ok(())) => Ok(()),
             Outcome::Woken(Err(item)) => Err(PutTimeoutError::Closed(item)),
             Outcome::TimedOut(item) => Err(PutTimeoutError::Timeout(item)),
@@ -730,6 +745,14 @@ impl<T> Deref for JoinableQueue<T> {
 /// assert_eq!(q.get().unwrap(), 9);
 /// assert_eq!(q.get().unwrap(), 4);
 /// ```
+///
+/// # Item ordering runs under the queue's lock
+/// The items' `Ord` is called while the queue's short internal lock is
+/// held, so it must not block greenly (sleep, take a green lock, do green
+/// I/O) or use the same queue: another greenlet of the thread touching the
+/// queue meanwhile would spin its thread for ever (debug builds panic
+/// with a message instead). A panicking `Ord` loses nothing already handed
+/// over: a putter whose item was taken is still woken.
 pub struct PriorityQueue<T: Ord> {
     queue: Queue<T, Priority<T>>,
 }

@@ -137,6 +137,10 @@ impl WakeRef {
 ///
 /// Used on the thread that prepared it (not `Send`): a wake of a greenlet
 /// of that thread's own hub is just the greenlet's key.
+///
+/// Dropping a `Wake` wakes too, so a panic between the hand-off and the
+/// wake (a user's `Ord` panicking under a queue's lock, say) cannot strand
+/// a waiter that was already handed what it waited for.
 #[derive(Debug)]
 pub struct Wake(WakeInner, PhantomData<*const ()>);
 
@@ -151,12 +155,19 @@ impl Wake {
     /// Unparks the greenlet. Waking one that has ended does nothing.
     #[inline]
     pub fn wake(self) {
-        match self.0 {
+        drop(self);
+    }
+}
+
+impl Drop for Wake {
+    #[inline]
+    fn drop(&mut self) {
+        match &self.0 {
             WakeInner::Local(key) => {
                 // Prepared on this thread (a `Wake` is not `Send`): this
                 // thread's hub is the greenlet's hub.
                 if let Some(h) = try_hub() {
-                    h.unpark(key);
+                    h.unpark(*key);
                 }
             }
             WakeInner::Remote(u) => u.unpark(),
