@@ -97,6 +97,115 @@ pub(crate) unsafe fn install_guard(ptr: NonNull<u8>, len: usize) -> io::Result<G
     }
 }
 
+/// Most ranges one `process_madvise` call takes (`UIO_MAXIOV`).
+const MAX_IOV: usize = 1024;
+
+/// A pidfd of this process for `process_madvise`, reopened after a fork
+/// (a child must not advise its parent's memory). `None` if the kernel has
+/// no pidfds.
+fn self_pidfd() -> Option<libc::c_int> {
+    use std::sync::atomic::AtomicI64;
+    /// `pid << 32 | (fd + 1)` (0 in the low half: no pidfd), or -1.
+    static CACHED: AtomicI64 = AtomicI64::new(-1);
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    let c = CACHED.load(Ordering::Relaxed);
+    if c >= 0 && (c >> 32) as libc::pid_t == pid {
+        return ((c & 0xffff_ffff) as libc::c_int)
+            .checked_sub(1)
+            .filter(|&fd| fd >= 0);
+    }
+    // SAFETY: pidfd_open of our own pid only creates a descriptor (always
+    // close-on-exec).
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let new = (i64::from(pid) << 32) | (fd.max(-1) + 1);
+    match CACHED.compare_exchange(c, new, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => (fd >= 0).then_some(fd as libc::c_int),
+        Err(_) => {
+            // Another thread cached its own first: use that one.
+            if fd >= 0 {
+                // SAFETY: `fd` is the descriptor just opened, used nowhere else.
+                unsafe { libc::close(fd as libc::c_int) };
+            }
+            self_pidfd()
+        }
+    }
+}
+
+/// `advice` for `len` bytes at each of `starts`, up to [`MAX_IOV`] ranges
+/// per `process_madvise` call. `false` if the kernel refused (no
+/// `process_madvise`, or not this advice); the caller then falls back.
+///
+/// # Safety
+/// Every range must be valid for `advice` (see its callers).
+unsafe fn madvise_batched(starts: &[NonNull<u8>], len: usize, advice: libc::c_int) -> bool {
+    let Some(fd) = self_pidfd() else {
+        return false;
+    };
+    // On the heap: this may run on a small greenlet stack.
+    let mut iov: Vec<libc::iovec> = Vec::with_capacity(starts.len().min(MAX_IOV));
+    for chunk in starts.chunks(MAX_IOV) {
+        iov.clear();
+        iov.extend(chunk.iter().map(|s| libc::iovec {
+            iov_base: s.as_ptr().cast(),
+            iov_len: len,
+        }));
+        // SAFETY: `iov` holds `chunk.len()` initialised entries; the caller
+        // guarantees the ranges.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_process_madvise,
+                fd,
+                iov.as_ptr(),
+                iov.len(),
+                advice,
+                0,
+            )
+        };
+        if r < 0 || r as usize != chunk.len() * len {
+            return false;
+        }
+    }
+    true
+}
+
+/// [`install_guard`] for many ranges of `len` bytes, with one syscall per
+/// 1,024 ranges where the kernel allows. Installing a guard twice is
+/// harmless, so a refused batch is simply redone range by range.
+///
+/// # Safety
+/// As for [`install_guard`], for every range.
+pub(crate) unsafe fn install_guards(starts: &[NonNull<u8>], len: usize) -> io::Result<()> {
+    if GUARD_MODE.load(Ordering::Relaxed) == GUARD_MADVISE
+        // SAFETY: the caller guarantees the ranges.
+        && unsafe { madvise_batched(starts, len, MADV_GUARD_INSTALL) }
+    {
+        return Ok(());
+    }
+    for &s in starts {
+        // SAFETY: as above.
+        unsafe { install_guard(s, len)? };
+    }
+    Ok(())
+}
+
+/// `MADV_POPULATE_WRITE` (Linux 5.14+): fault pages in writable, as a
+/// write would, without the trap.
+const MADV_POPULATE_WRITE: libc::c_int = 23;
+
+/// Best effort: commits the `len` bytes at each of `starts` now, in one
+/// syscall per 1,024 ranges, instead of one page fault each later. Does
+/// nothing where the kernel cannot batch it (the pages then fault in on
+/// first use, as without it).
+///
+/// # Safety
+/// The ranges must be inside `map_reserve` regions (their contents are
+/// unchanged).
+pub(crate) unsafe fn populate(starts: &[NonNull<u8>], len: usize) {
+    // SAFETY: the caller guarantees the ranges; populating keeps contents.
+    unsafe { madvise_batched(starts, len, MADV_POPULATE_WRITE) };
+}
+
 /// # Safety
 /// The range must be inside a `map_reserve` region and hold no live data.
 pub(crate) unsafe fn discard(ptr: NonNull<u8>, len: usize) {
