@@ -32,7 +32,7 @@
 //!   protocol). The main context parks by running the hub loop on the
 //!   thread's own stack; a greenlet parks by suspending into that loop.
 //! * The loop resumes ready greenlets in FIFO order, fires timers from a
-//!   binary heap with O(log n) cancellation, polls `mio` edge-triggered with
+//!   timing wheel (O(1) insert and cancel, exact deadlines), polls `mio` edge-triggered with
 //!   readiness cached per descriptor and direction, reads the cross-thread
 //!   inbox, and runs [`idle`] greenlets only when nothing else is ready.
 //! * When the main context waits on something nothing can ever provide, it
