@@ -38,7 +38,6 @@ pub(crate) enum State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wait {
     Nothing,
-    Yield,
     Sleep,
     Idle,
     Join(u64),
@@ -51,7 +50,6 @@ impl fmt::Display for Wait {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Wait::Nothing => f.write_str("nothing"),
-            Wait::Yield => f.write_str("its next turn (yield)"),
             Wait::Sleep => f.write_str("sleep"),
             Wait::Idle => f.write_str("idle()"),
             Wait::Join(id) => write!(f, "join of greenlet {id}"),
@@ -76,6 +74,8 @@ pub(crate) struct Record {
     /// The coroutine; borrowed mutably by the hub only while resuming it.
     pub(crate) co: RefCell<Option<Co>>,
     pub(crate) yielder: Cell<*const GreenYielder>,
+    /// The record's key in the hub's greenlet slab, set when inserted.
+    pub(crate) key: Cell<Key>,
     pub(crate) state: Cell<State>,
     /// An unpark arrived while not parked: the next park returns at once.
     pub(crate) notified: Cell<bool>,
@@ -90,6 +90,14 @@ pub(crate) struct Record {
     pub(crate) earliest: Cell<Option<(u64, Instant)>>,
     /// Lowest stack address seen at a park, to trim deep stacks on reuse.
     pub(crate) deepest: Cell<usize>,
+    /// A stack address of the greenlet's last park or yield (0: none yet),
+    /// near the frames its next resume returns through; the hub loop
+    /// prefetches them (see `Hub::prefetch_next`).
+    pub(crate) park_sp: Cell<usize>,
+    /// Address of the object the greenlet last waited on for I/O (its
+    /// `Registration`, inside the socket), prefetched with the stack; a
+    /// stale value is harmless, it is only a hint.
+    pub(crate) park_obj: Cell<usize>,
     /// The greenlet's join packet, so a greenlet that has to be abandoned
     /// at thread exit still tells its joiners it was killed.
     pub(crate) packet: Option<Arc<dyn Abandon>>,
@@ -126,6 +134,7 @@ impl Record {
             spawned_at,
             co: RefCell::new(None),
             yielder: Cell::new(std::ptr::null()),
+            key: Cell::new(Key { index: 0, gen: 0 }),
             state: Cell::new(state),
             notified: Cell::new(false),
             killed: Cell::new(false),
@@ -135,6 +144,8 @@ impl Record {
             deadlines: RefCell::new(Vec::new()),
             earliest: Cell::new(None),
             deepest: Cell::new(0),
+            park_sp: Cell::new(0),
+            park_obj: Cell::new(0),
             packet: None,
             shielded: Cell::new(false),
         }
@@ -772,8 +783,9 @@ where
         theirs.complete(result);
     });
     *rec.co.borrow_mut() = Some(co);
+    rec.key.set(key);
+    hub.push_ready(&rec);
     drop(rec);
-    hub.push_ready(key);
     Ok(JoinHandle {
         watch: KillHandle {
             packet,

@@ -11,7 +11,7 @@
 //! [`HubShared`]: an inbox of messages and a `mio::Waker` to interrupt the
 //! poll.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::io;
 use std::ptr;
@@ -25,7 +25,7 @@ use crossbeam_queue::SegQueue;
 use parking_lot::Mutex;
 
 use crate::greenlet::{Record, State, Wait};
-use crate::io::Source;
+use crate::io::{Source, Woken};
 use crate::slab::{Key, Slab};
 use crate::sleep_flag::SleepFlag;
 use crate::stack::{PooledStack, StackPool};
@@ -38,6 +38,9 @@ pub(crate) type GreenYielder = Yielder<(), ()>;
 /// Greenlets resumed between two looks at I/O and timers, so a run queue
 /// that never empties cannot starve sockets.
 const BATCH: usize = 61;
+/// Cache lines of a greenlet's stack around its park address that the loop
+/// prefetches before resuming it (see `Hub::prefetch_next`).
+const PREFETCH_LINES: usize = 12;
 /// Green operations a greenlet may complete without blocking before it is
 /// made to yield once (see DESIGN.md, "Fairness").
 pub(crate) const BUDGET: u32 = 128;
@@ -48,6 +51,20 @@ const DEADLOCK_RECHECK: Duration = Duration::from_millis(50);
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
 
 static NEXT_HUB_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Hints the CPU to bring the cache line at `p` into all cache levels.
+/// Only a hint: any address is allowed, none is dereferenced.
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` belongs to SSE, which every x86_64 CPU has; it
+    // never faults and has no effect but on the cache, whatever `p` is.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
 
 /// What other threads may ask of a hub.
 #[derive(Debug)]
@@ -98,18 +115,85 @@ impl HubShared {
     }
 }
 
+/// The ready greenlets, first in first out, as pointers to their records.
+///
+/// Pointers rather than slab keys, so a resume needs neither a slab lookup
+/// nor a reference count of its own. Every pointer in the queue is valid:
+/// a record is pushed only on its transition into `Ready` (so it is in the
+/// queue at most once), and it leaves the greenlet slab — whose `Rc` keeps
+/// it alive and at a fixed address — only when its coroutine returns, which
+/// happens while it is `Running`, after it was popped. Teardown resumes
+/// greenlets without the queue and then empties it unread.
+///
+/// Each entry also carries the addresses the greenlet's resume will touch
+/// first (where it parked, and the socket it waited on), copied from the
+/// record when it was queued, so the loop can prefetch them without first
+/// waiting for the record itself (see `Hub::prefetch_next`).
+struct RunQueue(UnsafeCell<VecDeque<Ready>>);
+
+#[derive(Clone, Copy)]
+struct Ready {
+    rec: *const Record,
+    /// `Record::park_sp` and `Record::park_obj` when queued.
+    sp: usize,
+    obj: usize,
+}
+
+impl RunQueue {
+    fn new() -> RunQueue {
+        RunQueue(UnsafeCell::new(VecDeque::new()))
+    }
+
+    #[inline]
+    fn push(&self, rec: &Record) {
+        let entry = Ready {
+            rec,
+            sp: rec.park_sp.get(),
+            obj: rec.park_obj.get(),
+        };
+        // SAFETY: the hub, and so the queue, is used by one thread only
+        // (`Hub` is not `Sync`), and no reference into the deque outlives a
+        // method call: none of these methods calls out to code that could
+        // reach the queue again.
+        unsafe { (*self.0.get()).push_back(entry) }
+    }
+
+    #[inline]
+    fn pop(&self) -> Option<*const Record> {
+        // SAFETY: as in `push`.
+        unsafe { (*self.0.get()).pop_front().map(|e| e.rec) }
+    }
+
+    /// The first entry, without removing it.
+    #[inline]
+    fn front(&self) -> Option<Ready> {
+        // SAFETY: as in `push`.
+        unsafe { (*self.0.get()).front().copied() }
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        // SAFETY: as in `push`.
+        unsafe { (*self.0.get()).is_empty() }
+    }
+
+    fn clear(&self) {
+        // SAFETY: as in `push`; raw pointers have no destructor to run.
+        unsafe { (*self.0.get()).clear() }
+    }
+}
+
 /// The scheduler of one OS thread.
 pub(crate) struct Hub {
     pub(crate) shared: Arc<HubShared>,
     pub(crate) greenlets: RefCell<Slab<Rc<Record>>>,
     pub(crate) main: Key,
     main_rec: Rc<Record>,
-    current: Cell<Key>,
-    /// Record of the running greenlet (or the main context). Kept alive by
-    /// the `Rc` that `resume` holds, or by `main_rec`.
+    /// Record of the running greenlet (or the main context), kept alive by
+    /// the greenlet slab (see [`RunQueue`]) or by `main_rec`. The running
+    /// greenlet's key and yielder are read from it.
     current_rec: Cell<*const Record>,
-    yielder: Cell<*const GreenYielder>,
-    run_queue: RefCell<VecDeque<Key>>,
+    run_queue: RunQueue,
     idle_queue: RefCell<VecDeque<Key>>,
     pub(crate) timers: RefCell<Timers<Key>>,
     poll: RefCell<mio::Poll>,
@@ -223,15 +307,14 @@ impl Hub {
         let mut greenlets = Slab::new();
         let main_rec = Rc::new(Record::main());
         let main = greenlets.insert(main_rec.clone());
+        main_rec.key.set(main);
         Ok(Hub {
             shared,
             greenlets: RefCell::new(greenlets),
             main,
             current_rec: Cell::new(Rc::as_ptr(&main_rec)),
             main_rec,
-            current: Cell::new(main),
-            yielder: Cell::new(ptr::null()),
-            run_queue: RefCell::new(VecDeque::new()),
+            run_queue: RunQueue::new(),
             idle_queue: RefCell::new(VecDeque::new()),
             timers: RefCell::new(Timers::new()),
             poll: RefCell::new(poll),
@@ -250,16 +333,18 @@ impl Hub {
     }
 
     /// Key of the running greenlet (the main context's key outside any).
+    #[inline]
     pub(crate) fn current(&self) -> Key {
-        self.current.get()
+        self.current_rec().key.get()
     }
 
     /// Record of the running greenlet (or of the main context).
     pub(crate) fn current_rec(&self) -> &Record {
         // SAFETY: `current_rec` points at the record of the greenlet running
-        // now, which `resume` keeps alive with an `Rc` for as long as it
-        // runs, or at the main context's record, owned by `main_rec`. Records
-        // are only touched on this thread.
+        // now, which stays in the greenlet slab (behind its `Rc`, at a fixed
+        // address) until its coroutine has returned and `resume` puts the
+        // main context's record back here; or at the main context's record,
+        // owned by `main_rec`. Records are only touched on this thread.
         unsafe { &*self.current_rec.get() }
     }
 
@@ -269,33 +354,40 @@ impl Hub {
         gs.get(key).map(|r| f(r))
     }
 
+    #[inline]
     pub(crate) fn in_main(&self) -> bool {
-        self.current.get() == self.main
+        ptr::eq(self.current_rec.get(), Rc::as_ptr(&self.main_rec))
     }
 
     pub(crate) fn is_tearing_down(&self) -> bool {
         self.tearing_down.get()
     }
 
-    /// Queues a greenlet that just became ready.
-    pub(crate) fn push_ready(&self, key: Key) {
-        self.run_queue.borrow_mut().push_back(key);
+    /// Queues a greenlet that just became ready. `rec` must be in the
+    /// greenlet slab (see [`RunQueue`]).
+    #[inline]
+    pub(crate) fn push_ready(&self, rec: &Record) {
+        self.run_queue.push(rec);
     }
 
     /// Makes a parked greenlet ready; otherwise leaves it a wake-up permit
     /// so its next park returns at once. Stale keys are ignored.
     pub(crate) fn unpark(&self, key: Key) {
-        let became_ready = self.with_rec(key, |rec| {
-            if rec.state.get() == State::Parked {
-                rec.state.set(State::Ready);
-                true
-            } else {
-                rec.notified.set(true);
-                false
-            }
-        });
-        if became_ready == Some(true) {
-            self.push_ready(key);
+        let gs = self.greenlets.borrow();
+        if let Some(rec) = gs.get(key) {
+            self.unpark_rec(rec);
+        }
+    }
+
+    /// [`unpark`](Self::unpark) for a record known to be alive, in the
+    /// greenlet slab.
+    #[inline]
+    pub(crate) fn unpark_rec(&self, rec: &Record) {
+        if rec.state.get() == State::Parked {
+            rec.state.set(State::Ready);
+            self.push_ready(rec);
+        } else {
+            rec.notified.set(true);
         }
     }
 
@@ -304,25 +396,19 @@ impl Hub {
         if key == self.main {
             return;
         }
-        let became_ready = self.with_rec(key, |rec| {
-            if rec.killed.replace(true) {
-                return false;
-            }
-            if rec.state.get() == State::Parked {
-                rec.state.set(State::Ready);
-                true
-            } else {
-                false
-            }
-        });
-        if became_ready == Some(true) {
-            self.push_ready(key);
+        let gs = self.greenlets.borrow();
+        let Some(rec) = gs.get(key) else { return };
+        if rec.killed.replace(true) {
+            return;
+        }
+        if rec.state.get() == State::Parked {
+            rec.state.set(State::Ready);
+            self.push_ready(rec);
         }
     }
 
     /// Registers the yielder of the greenlet now starting on its stack.
     pub(crate) fn set_yielder(&self, y: *const GreenYielder) {
-        self.yielder.set(y);
         self.current_rec().yielder.set(y);
     }
 
@@ -332,15 +418,16 @@ impl Hub {
     pub(crate) fn switch_out(&self) {
         if self.in_main() {
             self.run_until_main_ready();
+            self.budget.set(BUDGET);
         } else {
-            let y = self.yielder.get();
-            // SAFETY: `y` is the yielder of the running greenlet, set when it
-            // was resumed; it lives on that greenlet's stack, which is the
-            // stack we are running on now.
+            let y = self.current_rec().yielder.get();
+            // SAFETY: `y` is the yielder of the running greenlet, recorded
+            // when it started; it lives on that greenlet's stack, which is
+            // the stack we are running on now.
             unsafe { (*y).suspend(()) };
-            // Back from the loop: we are current again.
+            // Back from the loop: we are current again, and `resume`
+            // refilled the budget.
         }
-        self.budget.set(BUDGET);
     }
 
     /// Resumes one ready greenlet until it suspends or finishes.
@@ -349,18 +436,20 @@ impl Hub {
     /// stack switch the CPU's return-address predictions belong to the
     /// other stack, so every extra frame between the switch and the loop
     /// (or the user's code) costs a mispredicted return.
+    ///
+    /// `rec` must be in the greenlet slab (see [`RunQueue`]); it is removed
+    /// from it, and freed, if the greenlet ends.
     #[inline(always)]
-    fn resume(&self, key: Key) {
-        let Some(rec) = self.greenlets.borrow().get(key).cloned() else {
-            return;
-        };
+    fn resume(&self, rec: *const Record) {
+        // SAFETY: the caller passes a record of the slab, where it stays
+        // (at a fixed address, behind its `Rc`) until the end of this
+        // function: only the return of its own coroutine, below, removes it.
+        let rec = unsafe { &*rec };
         if rec.state.get() != State::Ready {
             return;
         }
         rec.state.set(State::Running);
-        self.current.set(key);
-        self.current_rec.set(Rc::as_ptr(&rec));
-        self.yielder.set(rec.yielder.get());
+        self.current_rec.set(rec);
         self.budget.set(BUDGET);
         let n = self.switches.get() + 1;
         self.switches.set(n);
@@ -389,13 +478,11 @@ impl Hub {
             None => CoroutineResult::Yield(()),
         };
         std::mem::forget(bomb);
-        self.current.set(self.main);
         self.current_rec.set(Rc::as_ptr(&self.main_rec));
         if watched {
             self.shared.running.store(0, Ordering::Relaxed);
         }
         if let CoroutineResult::Return(()) = result {
-            self.greenlets.borrow_mut().remove(key);
             if let Some(t) = rec.timer.take() {
                 self.timers.borrow_mut().cancel(t);
             }
@@ -404,6 +491,40 @@ impl Hub {
                 self.stacks
                     .borrow_mut()
                     .put(co.into_stack(), rec.deepest.get());
+            }
+            // Last: this drops the record (and with it the join packet,
+            // whose value's destructor may run user code). Outside the
+            // slab's borrow.
+            let removed = self.greenlets.borrow_mut().remove(rec.key.get());
+            drop(removed);
+        }
+    }
+
+    /// Asks the CPU to fetch what the next resume will touch while the
+    /// current one runs: the next greenlet's record, the stack frames it
+    /// returns through (around where it parked) and the socket it waited
+    /// on. All three addresses come from the queue entry, so this waits for
+    /// no memory.
+    ///
+    /// With many connections each greenlet's stack and record have left
+    /// the cache by the time it is woken again; without this, every resume
+    /// starts with a chain of cache misses the CPU cannot overlap.
+    #[inline(always)]
+    fn prefetch_next(&self) {
+        let Some(next) = self.run_queue.front() else {
+            return;
+        };
+        prefetch(next.rec.cast());
+        if next.obj != 0 {
+            prefetch(next.obj as *const u8);
+            prefetch(next.obj.wrapping_add(64) as *const u8);
+        }
+        if next.sp != 0 {
+            // The frames between the park and the caller's buffers lie
+            // above `sp`; corosensei's saved registers just below.
+            let base = (next.sp & !63).wrapping_sub(128);
+            for i in 0..PREFETCH_LINES {
+                prefetch(base.wrapping_add(i * 64) as *const u8);
             }
         }
     }
@@ -427,16 +548,19 @@ impl Hub {
         }
         let _leave = LeaveLoop(&self.in_loop);
         loop {
+            let main = Rc::as_ptr(&self.main_rec);
             for _ in 0..BATCH {
-                let next = self.run_queue.borrow_mut().pop_front();
-                let Some(key) = next else { break };
-                if key == self.main {
+                let Some(rec) = self.run_queue.pop() else {
+                    break;
+                };
+                if rec == main {
                     return;
                 }
-                self.resume(key);
+                self.prefetch_next();
+                self.resume(rec);
             }
             let fired = self.fire_timers();
-            let ready = !self.run_queue.borrow().is_empty();
+            let ready = !self.run_queue.is_empty();
             let idle = !self.idle_queue.borrow().is_empty();
             let timeout = if ready || idle || fired {
                 Some(Duration::ZERO)
@@ -448,7 +572,7 @@ impl Hub {
             };
             let events = self.poll_io(timeout);
             self.drain_inbox();
-            if idle && !ready && !fired && events == 0 && self.run_queue.borrow().is_empty() {
+            if idle && !ready && !fired && events == 0 && self.run_queue.is_empty() {
                 self.wake_idle();
             }
         }
@@ -518,8 +642,7 @@ impl Hub {
     }
 
     fn on_io_event(&self, key: Key, ev: &mio::event::Event) {
-        let mut wake = Vec::new();
-        {
+        let (readers, writers) = {
             let mut sources = self.sources.borrow_mut();
             let Some(src) = sources.get_mut(key) else {
                 return;
@@ -531,18 +654,21 @@ impl Hub {
             if ev.is_write_closed() || err {
                 src.write_closed = true;
             }
+            let mut readers = Woken::none();
+            let mut writers = Woken::none();
             if ev.is_readable() || ev.is_read_closed() || err {
                 src.readable = true;
-                wake.append(&mut src.readers);
+                readers = src.readers.take();
             }
             if ev.is_writable() || ev.is_write_closed() || err {
                 src.writable = true;
-                wake.append(&mut src.writers);
+                writers = src.writers.take();
             }
-        }
-        for k in wake {
-            self.unpark(k);
-        }
+            (readers, writers)
+        };
+        // Unparked outside the borrow: waking only queues the greenlets.
+        readers.wake(self);
+        writers.wake(self);
     }
 
     fn drain_inbox(&self) {
@@ -643,9 +769,15 @@ impl Hub {
                 if let Some(t) = timer {
                     self.timers.borrow_mut().cancel(t);
                 }
-                self.resume(key);
+                let rec = self.greenlets.borrow().get(key).map(Rc::as_ptr);
+                if let Some(rec) = rec {
+                    self.resume(rec);
+                }
             }
         }
+        // Entries of greenlets resumed above may be stale now; the queue is
+        // never run again.
+        self.run_queue.clear();
         // Whatever still lives refused to end: forget it rather than force
         // an unwind it would catch again.
         let left: Vec<Rc<Record>> = {

@@ -28,7 +28,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use parking_lot::Mutex;
 
-use crate::greenlet::Wait;
+use crate::greenlet::{Record, Wait};
 use crate::hub::{hub, try_hub, Hub, HubShared, Message};
 use crate::park::{consume_budget, park_with};
 use crate::slab::Key;
@@ -53,8 +53,72 @@ pub(crate) struct Source {
     pub(crate) read_closed: bool,
     /// As `read_closed`, for writes.
     pub(crate) write_closed: bool,
-    pub(crate) readers: Vec<Key>,
-    pub(crate) writers: Vec<Key>,
+    pub(crate) readers: Waiters,
+    pub(crate) writers: Waiters,
+}
+
+/// The greenlets waiting for one direction of a [`Source`]. The first is
+/// kept inline — one reader and one writer per socket is the usual case,
+/// and then waiting allocates nothing and a wake-up touches no other
+/// memory — and any others in a vector.
+///
+/// Entries are records, not slab keys, so a wake-up goes straight to the
+/// record. An entry is in the list only while its greenlet is inside
+/// [`Registration::wait`] (whose drop guard takes it out before the wait
+/// returns or unwinds), and a greenlet inside a wait has not ended, so its
+/// record is in the hub's greenlet slab, alive and at a fixed address.
+#[derive(Debug, Default)]
+pub(crate) struct Waiters {
+    first: Option<*const Record>,
+    more: Vec<*const Record>,
+}
+
+impl Waiters {
+    fn push(&mut self, rec: *const Record) {
+        if self.first.is_none() {
+            self.first = Some(rec);
+        } else {
+            self.more.push(rec);
+        }
+    }
+
+    fn remove(&mut self, rec: *const Record) {
+        if self.first == Some(rec) {
+            self.first = None;
+        } else if let Some(i) = self.more.iter().position(|w| *w == rec) {
+            self.more.swap_remove(i);
+        }
+    }
+
+    /// Empties the list; [`Woken::wake`] then wakes everyone who waited.
+    pub(crate) fn take(&mut self) -> Woken {
+        Woken(self.first.take(), std::mem::take(&mut self.more))
+    }
+}
+
+/// The former entries of a [`Waiters`] list, to be woken once the borrow
+/// of the hub's sources is released. Woken at once: between `take` and
+/// `wake` no greenlet runs, so every entry still names a waiting greenlet.
+#[must_use]
+pub(crate) struct Woken(Option<*const Record>, Vec<*const Record>);
+
+impl Woken {
+    /// Nobody to wake.
+    pub(crate) fn none() -> Woken {
+        Woken(None, Vec::new())
+    }
+
+    /// Unparks every greenlet taken from the list.
+    #[inline]
+    pub(crate) fn wake(self, hub: &Hub) {
+        for rec in self.0.into_iter().chain(self.1) {
+            // SAFETY: the entry was in a waiter list of this hub when it was
+            // taken (see `Waiters`), so its greenlet was inside a wait; no
+            // greenlet has run since, so it still is, and its record is
+            // alive in the slab.
+            hub.unpark_rec(unsafe { &*rec });
+        }
+    }
 }
 
 static NEXT_REGISTRATION: AtomicU64 = AtomicU64::new(1);
@@ -63,10 +127,12 @@ static NEXT_REGISTRATION: AtomicU64 = AtomicU64::new(1);
 /// each thread that has to wait on it. `Send + Sync`, so the socket that
 /// owns it can be.
 ///
-/// Each hub finds its record for a descriptor in a table indexed by the
-/// descriptor number and checked against the registration's unique id, so
-/// the fast path takes no lock and touches no atomic, and a descriptor
-/// number reused after a close is never mistaken for the old one.
+/// The first hub it registers with keeps its record's key in the
+/// registration itself; any other hub finds its record in a table indexed
+/// by the descriptor number and checked against the registration's unique
+/// id. Either way the fast path takes no lock and no read-modify-write
+/// atomic, and a descriptor number reused after a close is never mistaken
+/// for the old one.
 ///
 /// The owner must drop the `Registration` *before* closing the descriptor
 /// (declare it first among the fields), so the descriptor leaves every
@@ -94,6 +160,14 @@ static NEXT_REGISTRATION: AtomicU64 = AtomicU64::new(1);
 pub struct Registration {
     fd: RawFd,
     id: u64,
+    /// Id of the hub it was first registered with (0: none yet), whose
+    /// record key is `home_key`: that hub finds its record here, in memory
+    /// the socket operation touches anyway, instead of in its descriptor
+    /// table. Both are written once, by that hub's thread, under `bound`'s
+    /// lock; only a thread whose hub id matches reads `home_key`, so it
+    /// reads its own write.
+    home_hub: AtomicU64,
+    home_key: AtomicU64,
     /// The hubs it is registered with and its record on each.
     bound: Mutex<Vec<(Arc<HubShared>, Key)>>,
 }
@@ -105,6 +179,8 @@ impl Registration {
         Registration {
             fd,
             id: NEXT_REGISTRATION.fetch_add(1, Ordering::Relaxed),
+            home_hub: AtomicU64::new(0),
+            home_key: AtomicU64::new(0),
             bound: Mutex::new(Vec::new()),
         }
     }
@@ -117,6 +193,15 @@ impl Registration {
     /// Key of the record on `hub`, if registered there.
     #[inline]
     fn key_on(&self, hub: &Hub) -> Option<Key> {
+        if self.home_hub.load(Ordering::Relaxed) == hub.shared.id {
+            return Some(Key::from_u64(self.home_key.load(Ordering::Relaxed)));
+        }
+        self.key_in_table(hub)
+    }
+
+    /// Key of the record on `hub` from its descriptor table.
+    #[cold]
+    fn key_in_table(&self, hub: &Hub) -> Option<Key> {
         let i = usize::try_from(self.fd).ok()?;
         match hub.fd_table.borrow().get(i) {
             Some(&(id, key)) if id == self.id => Some(key),
@@ -136,8 +221,8 @@ impl Registration {
             writable: true,
             read_closed: false,
             write_closed: false,
-            readers: Vec::new(),
-            writers: Vec::new(),
+            readers: Waiters::default(),
+            writers: Waiters::default(),
         });
         let token = Token(key.to_u64() as usize);
         if let Err(e) = hub.shared.registry.register(
@@ -155,7 +240,12 @@ impl Registration {
             }
             table[i] = (self.id, key);
         }
-        self.bound.lock().push((hub.shared.clone(), key));
+        let mut bound = self.bound.lock();
+        if bound.is_empty() {
+            self.home_key.store(key.to_u64(), Ordering::Relaxed);
+            self.home_hub.store(hub.shared.id, Ordering::Relaxed);
+        }
+        bound.push((hub.shared.clone(), key));
         Ok(key)
     }
 
@@ -231,7 +321,9 @@ impl Registration {
 
     #[inline]
     fn wait(&self, hub: &Hub, k: Key, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
-        let me = hub.current();
+        let rec = hub.current_rec();
+        rec.park_obj.set(self as *const Registration as usize);
+        let me: *const Record = rec;
         {
             let mut sources = hub.sources.borrow_mut();
             let Some(src) = sources.get_mut(k) else {
@@ -246,19 +338,16 @@ impl Registration {
             hub: &'a Hub,
             k: Key,
             dir: Direction,
-            me: Key,
+            me: *const Record,
         }
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
                 self.hub.io_waiters.set(self.hub.io_waiters.get() - 1);
                 let mut sources = self.hub.sources.borrow_mut();
                 if let Some(src) = sources.get_mut(self.k) {
-                    let list = match self.dir {
-                        Direction::Read => &mut src.readers,
-                        Direction::Write => &mut src.writers,
-                    };
-                    if let Some(i) = list.iter().position(|w| *w == self.me) {
-                        list.swap_remove(i);
+                    match self.dir {
+                        Direction::Read => src.readers.remove(self.me),
+                        Direction::Write => src.writers.remove(self.me),
                     }
                 }
             }
@@ -333,9 +422,8 @@ pub(crate) fn forget_source(hub: &Hub, fd: RawFd, registration: u64, k: Key) {
         }
     }
     let removed = hub.sources.borrow_mut().remove(k);
-    if let Some(src) = removed {
-        for w in src.readers.into_iter().chain(src.writers) {
-            hub.unpark(w);
-        }
+    if let Some(mut src) = removed {
+        src.readers.take().wake(hub);
+        src.writers.take().wake(hub);
     }
 }

@@ -121,8 +121,8 @@ struct Restore<'a> {
 
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
+        // `wait` is only read while the state is `Parked`: left as it is.
         self.rec.state.set(State::Running);
-        self.rec.wait.set(Wait::Nothing);
         if let Some(t) = self.rec.timer.take() {
             self.hub.timers.borrow_mut().cancel(t);
         }
@@ -163,10 +163,10 @@ fn checkpoint(rec: &Record) {
 #[inline]
 pub(crate) fn park_with(wait: Wait, deadline: Option<Instant>) -> bool {
     let hub = hub();
-    let key = hub.current();
     let rec = hub.current_rec();
     checkpoint(rec);
-    if rec.notified.replace(false) {
+    if rec.notified.get() {
+        rec.notified.set(false);
         return true;
     }
     if let Some(d) = deadline {
@@ -176,24 +176,28 @@ pub(crate) fn park_with(wait: Wait, deadline: Option<Instant>) -> bool {
     }
     let marker = 0u8;
     let sp = &marker as *const u8 as usize;
+    rec.park_sp.set(sp);
     let deepest = rec.deepest.get();
     if deepest == 0 || sp < deepest {
         rec.deepest.set(sp);
     }
     rec.state.set(State::Parked);
     rec.wait.set(wait);
-    rec.timed_out.set(false);
     let wake_at = match (deadline, rec.earliest.get()) {
         (Some(a), Some((_, b))) => Some(a.min(b)),
         (a, b) => a.or(b.map(|b| b.1)),
     };
+    // `timed_out` is only ever set by the firing of a park timer, so it is
+    // false whenever no timer is armed: parks without one leave it alone.
+    let timed = wake_at.is_some();
     if let Some(at) = wake_at {
-        rec.timer.set(Some(hub.insert_timer(at, key)));
+        rec.timed_out.set(false);
+        rec.timer.set(Some(hub.insert_timer(at, rec.key.get())));
     }
     let restore = Restore { hub, rec };
     hub.switch_out();
     drop(restore);
-    let timed_out = rec.timed_out.replace(false);
+    let timed_out = timed && rec.timed_out.replace(false);
     checkpoint(rec);
     !(timed_out && deadline.is_some_and(|d| Instant::now() >= d))
 }
@@ -204,12 +208,13 @@ pub(crate) fn park_with(wait: Wait, deadline: Option<Instant>) -> bool {
 #[inline]
 pub fn yield_now() {
     let hub = hub();
-    let key = hub.current();
     let rec = hub.current_rec();
     checkpoint(rec);
+    // No `wait` to record: it is only read while `Parked`.
+    let marker = 0u8;
+    rec.park_sp.set(&marker as *const u8 as usize);
     rec.state.set(State::Ready);
-    rec.wait.set(Wait::Yield);
-    hub.push_ready(key);
+    hub.push_ready(rec);
     let restore = Restore { hub, rec };
     hub.switch_out();
     drop(restore);
