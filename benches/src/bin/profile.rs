@@ -14,7 +14,12 @@
 //! other with park/unpark), `channel-pair` (two greenlets ping-ponging
 //! through two `green_sync::Channel`s; one operation = one hand-off),
 //! `mutex` (uncontended `green_sync::Mutex` lock + unlock in one greenlet),
-//! and the bare corosensei baselines `bare`
+//! `echo-pairs` (`GREEN_PAIRS` Unix socket pairs, 64 by default, each with
+//! an echo greenlet running `io::copy` on one end — the echo benchmark's
+//! server code — and a client greenlet writing 64 bytes to the other end
+//! and reading them back; one operation = one round trip, so the figure is
+//! the whole per-round-trip cost of both sides, kernel included, in one
+//! hub), and the bare corosensei baselines `bare`
 //! (resume + suspend) and `bare-spawn` (create a coroutine on a reused
 //! stack and run it to completion). Prints the mean time per operation.
 
@@ -89,6 +94,36 @@ fn channel_pair(n: u64) {
     b.join().expect("a profile greenlet does not panic");
 }
 
+/// `n` round trips of 64 bytes spread over `pairs` socket pairs, each
+/// served by an echo greenlet (`io::copy` from the socket to itself).
+fn echo_pairs(n: u64, pairs: u64) {
+    use std::io::{Read, Write};
+    let per = n / pairs;
+    let mut servers = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..pairs {
+        let (a, b) = green_net::unix::UnixStream::pair().expect("a socket pair");
+        servers.push(green_runtime::spawn(move || {
+            std::io::copy(&mut &b, &mut &b).expect("the echo copy succeeds")
+        }));
+        clients.push(green_runtime::spawn(move || {
+            let msg = [7u8; 64];
+            let mut back = [0u8; 64];
+            for _ in 0..per {
+                (&a).write_all(&msg).expect("the echo write succeeds");
+                (&a).read_exact(&mut back).expect("the echo read succeeds");
+                black_box(&back);
+            }
+        }));
+    }
+    for c in clients {
+        c.join().expect("a profile greenlet does not panic");
+    }
+    for s in servers {
+        s.join().expect("a profile greenlet does not panic");
+    }
+}
+
 fn mutex_loop(n: u64) {
     let m = green_sync::Mutex::new(0u64);
     for i in 0..n {
@@ -159,6 +194,15 @@ fn main() {
             channel_pair(n);
             2 * n
         }
+        "echo-pairs" => {
+            let pairs: u64 = std::env::var("GREEN_PAIRS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(64)
+                .max(1);
+            echo_pairs(n, pairs);
+            n / pairs * pairs
+        }
         "mutex" => {
             green_runtime::spawn(move || mutex_loop(n))
                 .join()
@@ -175,7 +219,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown workload {other}: spawn, spawn-in-greenlet, yield, yield-pair, park-pair, channel-pair, mutex, bare, bare-spawn"
+                "unknown workload {other}: spawn, spawn-in-greenlet, yield, yield-pair, park-pair, channel-pair, echo-pairs, mutex, bare, bare-spawn"
             );
             std::process::exit(2);
         }
