@@ -293,3 +293,51 @@ fn destructor_may_block_while_a_timeout_unwinds() {
         assert!(done.get(), "the blocking destructor finished");
     });
 }
+
+/// A destructor that blocks while an expired `Timeout` unwinds its region
+/// waits normally: the region's deadline is not delivered during the
+/// unwind, so it must not keep waking the destructor's park either (that
+/// was a busy wait through the hub, one switch per hub turn).
+#[test]
+fn a_destructor_blocking_during_a_timeout_unwind_does_not_spin() {
+    bounded(|| {
+        struct WaitOnDrop {
+            go: Rc<green::sync::Event>,
+            entered: Rc<Cell<bool>>,
+            switches: Rc<Cell<u64>>,
+        }
+        impl Drop for WaitOnDrop {
+            fn drop(&mut self) {
+                self.entered.set(true);
+                let before = green::stats().switches;
+                self.go.wait();
+                self.switches.set(green::stats().switches - before);
+            }
+        }
+        let go = Rc::new(green::sync::Event::new());
+        let entered = Rc::new(Cell::new(false));
+        let switches = Rc::new(Cell::new(0));
+        let guard = WaitOnDrop {
+            go: go.clone(),
+            entered: entered.clone(),
+            switches: switches.clone(),
+        };
+        let victim = green::spawn(move || {
+            with_timeout(Duration::from_millis(1), move || {
+                let _blocks = guard;
+                green::sleep(Duration::from_secs(3600));
+            })
+        });
+        util::settle(|| entered.get()); // the region expired; its unwind waits
+        for _ in 0..200 {
+            green::yield_now(); // hub turns the destructor's park must sleep through
+        }
+        go.set();
+        assert!(victim.join().unwrap().is_err(), "the region timed out");
+        assert!(
+            switches.get() < 50,
+            "the destructor's wait took {} switches: it was woken again and again",
+            switches.get()
+        );
+    });
+}

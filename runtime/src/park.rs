@@ -183,7 +183,14 @@ pub(crate) fn park_with(wait: Wait, deadline: Option<Instant>) -> bool {
     }
     rec.state.set(State::Parked);
     rec.wait.set(wait);
-    let wake_at = match (deadline, rec.earliest.get()) {
+    // A region's deadline is not delivered while the greenlet unwinds or
+    // is shielded (see `checkpoint`): a timer for it would only wake this
+    // park again and again, a busy wait until the park's own cause comes.
+    let region = match rec.earliest.get() {
+        Some(e) if !rec.shielded.get() && !std::thread::panicking() => Some(e),
+        _ => None,
+    };
+    let wake_at = match (deadline, region) {
         (Some(a), Some((_, b))) => Some(a.min(b)),
         (a, b) => a.or(b.map(|b| b.1)),
     };
