@@ -72,6 +72,7 @@ impl Event {
     }
 
     /// Raises the flag and wakes every waiter. Never blocks.
+    #[inline]
     pub fn set(&self) {
         let woken = {
             let mut st = self.state.lock();
@@ -90,6 +91,7 @@ impl Event {
     }
 
     /// Blocks until the flag is set (returns at once if it is).
+    #[inline]
     pub fn wait(&self) {
         self.wait_deadline(None);
     }
@@ -100,6 +102,10 @@ impl Event {
         self.wait_deadline(Some(timeout))
     }
 
+    // Inlined into `wait` and through it into the caller: after the stack
+    // switch every frame between the park and the user's code costs a
+    // return the CPU mispredicts (see docs/internals.md).
+    #[inline(always)]
     fn wait_deadline(&self, timeout: Option<Duration>) -> bool {
         if self.is_set() {
             consume_budget();

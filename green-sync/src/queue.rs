@@ -403,7 +403,7 @@ impl<T, O: Order<T>> Queue<T, O> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn put_inner(&self, item: T, timeout: Option<Duration>) -> Result<(), PutTimeoutError<T>> {
         consume_budget();
         let mut st = self.state.lock();
@@ -413,7 +413,7 @@ impl<T, O: Order<T>> Queue<T, O> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn put_slow(
         &self,
         st: LockGuard<'_, State<T, O>>,
@@ -498,7 +498,7 @@ impl<T, O: Order<T>> Queue<T, O> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn get_inner(&self, timeout: Option<Duration>) -> Result<T, GetTimeoutError> {
         consume_budget();
         let mut st = self.state.lock();
@@ -508,7 +508,7 @@ impl<T, O: Order<T>> Queue<T, O> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn get_slow(
         &self,
         st: LockGuard<'_, State<T, O>>,

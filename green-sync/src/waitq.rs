@@ -348,7 +348,7 @@ pub(crate) enum Outcome<D, G> {
 /// in the state `guard` holds, releases the lock and parks until a gift is
 /// handed or `deadline` passes. Unwinds (kill, `Timeout`) after leaving
 /// the list; a gift handed meanwhile goes to `pass_on`.
-#[inline]
+#[inline(always)]
 pub(crate) fn block<S, D, G>(
     guard: LockGuard<'_, S>,
     list: fn(&mut S) -> &mut WaitList<D, G>,
@@ -362,7 +362,7 @@ pub(crate) fn block<S, D, G>(
 
 /// Like [`block`], running `then` after the registration and the unlock,
 /// before the park (a condition variable unlocks the user's mutex there).
-#[inline]
+#[inline(always)]
 pub(crate) fn block_then<S, D, G, R>(
     mut guard: LockGuard<'_, S>,
     list: fn(&mut S) -> &mut WaitList<D, G>,
@@ -404,7 +404,7 @@ struct Waiter<'a, S, D, G> {
 }
 
 impl<S, D, G> Waiter<'_, S, D, G> {
-    #[inline]
+    #[inline(always)]
     fn wait(mut self, deadline: Option<Instant>, reason: &'static str) -> Outcome<D, G> {
         loop {
             let in_time = park_until(deadline, reason);

@@ -100,14 +100,14 @@ pub fn current_unparker() -> Unparker {
 ///
 /// May return spuriously. Unwinds if the greenlet is killed or a
 /// [`Timeout`](crate::Timeout) around it expires.
-#[inline]
+#[inline(always)]
 pub fn park(reason: &'static str) {
     park_with(Wait::Other(reason), None);
 }
 
 /// Like [`park`], but returns `false` once `deadline` has passed (`None`:
 /// no deadline). `true` means unparked, or spurious.
-#[inline]
+#[inline(always)]
 pub fn park_until(deadline: Option<Instant>, reason: &'static str) -> bool {
     park_with(Wait::Other(reason), deadline)
 }
@@ -160,7 +160,7 @@ fn checkpoint(rec: &Record) {
 
 /// The one park every blocking operation goes through. Returns `false` if
 /// `deadline` passed, `true` if unparked (or spuriously).
-#[inline]
+#[inline(always)]
 pub(crate) fn park_with(wait: Wait, deadline: Option<Instant>) -> bool {
     let hub = hub();
     let rec = hub.current_rec();
@@ -212,7 +212,7 @@ pub(crate) fn park_with(wait: Wait, deadline: Option<Instant>) -> bool {
 /// Lets every other ready greenlet run once, then continues; a blocking
 /// point (kill and `Timeout` are delivered here). Mirrors
 /// [`std::thread::yield_now`] and gevent's `sleep(0)`.
-#[inline]
+#[inline(always)]
 pub fn yield_now() {
     let hub = hub();
     let rec = hub.current_rec();
