@@ -74,11 +74,20 @@ impl Event {
     /// Raises the flag and wakes every waiter. Never blocks.
     #[inline]
     pub fn set(&self) {
-        let woken = {
-            let mut st = self.state.lock();
-            self.flag.store(true, Ordering::Release);
-            st.waiters.hand_all(|()| ())
-        };
+        let mut st = self.state.lock();
+        self.flag.store(true, Ordering::Release);
+        if st.waiters.len() <= 1 {
+            // The common cases, none or one waiter, without collecting
+            // the wakes in a list.
+            let one = st.waiters.hand_front(()).ok();
+            drop(st);
+            if let Some(w) = one {
+                w.wake();
+            }
+            return;
+        }
+        let woken = st.waiters.hand_all(|()| ());
+        drop(st);
         woken.wake();
     }
 
