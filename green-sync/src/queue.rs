@@ -424,13 +424,19 @@ impl<T, O: Order<T>> Queue<T, O> {
         if st.closed {
             return Err(PutTimeoutError::Closed(item));
         }
-        let item = match st.put_now(item) {
-            Ok(wake) => {
-                drop(st);
-                wake.wake();
-                return Ok(());
+        // Nobody to hand the item to and no room (a rendezvous queue, a
+        // full one): skip straight to blocking.
+        let item = if st.getters.is_empty() && !st.has_room() {
+            item
+        } else {
+            match st.put_now(item) {
+                Ok(wake) => {
+                    drop(st);
+                    wake.wake();
+                    return Ok(());
+                }
+                Err(item) => item,
             }
-            Err(item) => item,
         };
         if timeout == Some(Duration::ZERO) {
             return Err(PutTimeoutError::Timeout(item));
@@ -441,7 +447,7 @@ impl<T, O: Order<T>> Queue<T, O> {
         // A blocked putter makes `get` ready (it takes the putter's item):
         // on a rendezvous queue, or a full one whose getters are watching
         // through `wait`/`iwait`, that is news for the watchers.
-        let watchers = st.watchers.hand_all(|()| ());
+        let watchers = (!st.watchers.is_empty()).then(|| st.watchers.hand_all(|()| ()));
         let (_, outcome) = block_then(
             st,
             putters,
@@ -449,7 +455,11 @@ impl<T, O: Order<T>> Queue<T, O> {
             item,
             deadline,
             "Queue::put",
-            || watchers.wake(),
+            || {
+                if let Some(w) = watchers {
+                    w.wake();
+                }
+            },
         );
         match outcome {
             Outcome::Woken(Ok(())) => Ok(()),
