@@ -438,10 +438,20 @@ impl<S, D, G> Waiter<'_, S, D, G> {
 }
 
 impl<S, D, G> Drop for Waiter<'_, S, D, G> {
+    #[inline]
     fn drop(&mut self) {
-        if !self.armed {
-            return;
+        if self.armed {
+            self.leave();
         }
+    }
+}
+
+impl<S, D, G> Waiter<'_, S, D, G> {
+    /// The waiter leaves without having taken its gift (a kill, a
+    /// `Timeout`, a panic): remove the entry or pass the gift on.
+    #[cold]
+    #[inline(never)]
+    fn leave(&mut self) {
         let mut st = self.lock.lock();
         let mut deposit = None;
         let passed = match (self.list)(&mut st).take(self.ticket) {

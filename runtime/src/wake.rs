@@ -23,6 +23,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use crate::hub::{try_hub, HubShared};
@@ -153,16 +154,22 @@ enum WakeInner {
 
 impl Wake {
     /// Unparks the greenlet. Waking one that has ended does nothing.
-    #[inline]
+    #[inline(always)]
     pub fn wake(self) {
-        drop(self);
+        // Not through `Drop`: the drop glue is an out-of-line call on the
+        // path of every hand-off.
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped nor used again, so its field is
+        // moved out exactly once.
+        let inner = unsafe { std::ptr::read(&this.0) };
+        inner.wake();
     }
 }
 
-impl Drop for Wake {
-    #[inline]
-    fn drop(&mut self) {
-        match &self.0 {
+impl WakeInner {
+    #[inline(always)]
+    fn wake(&self) {
+        match self {
             WakeInner::Local(key) => {
                 // Prepared on this thread (a `Wake` is not `Send`): this
                 // thread's hub is the greenlet's hub.
@@ -172,6 +179,12 @@ impl Drop for Wake {
             }
             WakeInner::Remote(u) => u.unpark(),
         }
+    }
+}
+
+impl Drop for Wake {
+    fn drop(&mut self) {
+        self.0.wake();
     }
 }
 
