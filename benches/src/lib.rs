@@ -14,6 +14,8 @@
 
 use std::io;
 
+pub mod http;
+
 /// The resident set size of this process in KiB, read from the `VmRSS`
 /// line of `/proc/self/status`.
 ///

@@ -15,71 +15,13 @@
 //! ```
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::mem::MaybeUninit;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
 const LISTENER: Token = Token(usize::MAX);
 
-const HELLO: &[u8] = b"HTTP/1.1 200 OK\r\nServer: green\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
-const BAD_REQUEST: &[u8] =
-    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-const NOT_IMPLEMENTED: &[u8] =
-    b"HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-/// Most headers a request may carry.
-const MAX_HEADERS: usize = 32;
-/// Largest request head accepted before answering 400.
-const MAX_HEAD: usize = 64 * 1024;
-
-/// What one parsed request asks of the connection.
-enum Parsed {
-    /// A whole request of this many bytes (head and body).
-    Request { len: usize, keep_alive: bool },
-    /// More bytes are needed.
-    Partial,
-    /// Answer with this and close.
-    Reject(&'static [u8]),
-}
-
-/// Parses the request at the start of `buf` (the example's parser).
-fn parse(buf: &[u8]) -> Parsed {
-    // Uninitialised slots: only the headers the request has are written
-    // (an initialised array would be 1 KiB of stores per request).
-    let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut []);
-    let head_len = match req.parse_with_uninit_headers(buf, &mut headers) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Parsed::Partial,
-        Ok(httparse::Status::Partial) | Err(_) => return Parsed::Reject(BAD_REQUEST),
-    };
-    let mut keep_alive = req.version != Some(0);
-    let mut body = 0usize;
-    for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("connection") {
-            if h.value.eq_ignore_ascii_case(b"close") {
-                keep_alive = false;
-            } else if h.value.eq_ignore_ascii_case(b"keep-alive") {
-                keep_alive = true;
-            }
-        } else if h.name.eq_ignore_ascii_case("content-length") {
-            match std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-            {
-                Some(n) => body = n,
-                None => return Parsed::Reject(BAD_REQUEST),
-            }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            return Parsed::Reject(NOT_IMPLEMENTED);
-        }
-    }
-    match head_len.checked_add(body) {
-        Some(len) if len <= buf.len() => Parsed::Request { len, keep_alive },
-        Some(_) => Parsed::Partial,
-        None => Parsed::Reject(BAD_REQUEST),
-    }
-}
+use green_benches::http::{parse, Parsed, HELLO};
 
 struct Conn {
     sock: TcpStream,
