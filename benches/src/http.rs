@@ -73,3 +73,28 @@ pub fn parse(buf: &[u8]) -> Parsed {
         None => Parsed::Reject(BAD_REQUEST),
     }
 }
+
+/// Answers every complete request at the start of `buf` into `out`, as
+/// the example does; returns how many bytes of `buf` they took and whether
+/// the connection must close after the answers (asked by the client, or a
+/// rejected request). Stops at an incomplete request.
+pub fn answer(buf: &[u8], out: &mut Vec<u8>) -> (usize, bool) {
+    let mut start = 0;
+    while start < buf.len() {
+        match parse(&buf[start..]) {
+            Parsed::Request { len, keep_alive } => {
+                out.extend_from_slice(HELLO);
+                start += len;
+                if !keep_alive {
+                    return (start, true);
+                }
+            }
+            Parsed::Partial => break,
+            Parsed::Reject(answer) => {
+                out.extend_from_slice(answer);
+                return (start, true);
+            }
+        }
+    }
+    (start, false)
+}

@@ -49,3 +49,36 @@ fn status_field_kib(field: &str) -> io::Result<u64> {
             )
         })
 }
+
+/// The may servers' `main`: may with one worker (like green's one hub per
+/// thread) and 64 KiB coroutine stacks, listening on the first argument
+/// (or `default_addr`), printing `listening on ADDR`, and serving each
+/// connection (with `TCP_NODELAY`) in its own coroutine.
+///
+/// # Errors
+/// If the address is bad, binding or accepting fails, or the acceptor
+/// panics.
+pub fn may_serve(
+    default_addr: &str,
+    serve: fn(may::net::TcpStream) -> io::Result<()>,
+) -> io::Result<()> {
+    use std::io::Write;
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| default_addr.to_owned());
+    may::config().set_workers(1).set_stack_size(64 * 1024);
+    let listener = may::net::TcpListener::bind(addr.as_str())?;
+    println!("listening on {}", listener.local_addr()?);
+    io::stdout().flush()?;
+    let acceptor = may::go!(move || -> io::Result<()> {
+        for conn in listener.incoming() {
+            let conn = conn?;
+            conn.set_nodelay(true)?;
+            may::go!(move || serve(conn));
+        }
+        Ok(())
+    });
+    acceptor
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the acceptor panicked")))
+}

@@ -9,7 +9,7 @@
 
 use std::io::{self, Read, Write};
 
-use may::net::{TcpListener, TcpStream};
+use may::net::TcpStream;
 
 fn serve(mut conn: TcpStream) -> io::Result<()> {
     let mut buf = [0u8; 8192];
@@ -23,22 +23,5 @@ fn serve(mut conn: TcpStream) -> io::Result<()> {
 }
 
 fn main() -> io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:7000".into());
-    may::config().set_workers(1).set_stack_size(64 * 1024);
-    let listener = TcpListener::bind(addr.as_str())?;
-    println!("listening on {}", listener.local_addr()?);
-    io::stdout().flush()?;
-    let acceptor = may::go!(move || -> io::Result<()> {
-        for conn in listener.incoming() {
-            let conn = conn?;
-            conn.set_nodelay(true)?;
-            may::go!(move || serve(conn));
-        }
-        Ok(())
-    });
-    acceptor
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("the acceptor panicked")))
+    green_benches::may_serve("127.0.0.1:7000", serve)
 }

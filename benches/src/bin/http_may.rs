@@ -11,9 +11,9 @@
 
 use std::io::{self, Read, Write};
 
-use may::net::{TcpListener, TcpStream};
+use may::net::TcpStream;
 
-use green_benches::http::{parse, Parsed, HELLO};
+use green_benches::http::answer;
 
 /// Serves one connection until the client closes it or asks to.
 fn serve(mut conn: TcpStream) -> io::Result<()> {
@@ -29,22 +29,7 @@ fn serve(mut conn: TcpStream) -> io::Result<()> {
             return Ok(());
         }
         filled += n;
-        let mut start = 0;
-        let mut close = false;
-        while start < filled && !close {
-            match parse(&buf[start..filled]) {
-                Parsed::Request { len, keep_alive } => {
-                    out.extend_from_slice(HELLO);
-                    start += len;
-                    close = !keep_alive;
-                }
-                Parsed::Partial => break,
-                Parsed::Reject(answer) => {
-                    out.extend_from_slice(answer);
-                    close = true;
-                }
-            }
-        }
+        let (start, close) = answer(&buf[..filled], &mut out);
         if !out.is_empty() {
             conn.write_all(&out)?;
             out.clear();
@@ -58,22 +43,5 @@ fn serve(mut conn: TcpStream) -> io::Result<()> {
 }
 
 fn main() -> io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
-    may::config().set_workers(1).set_stack_size(64 * 1024);
-    let listener = TcpListener::bind(addr.as_str())?;
-    println!("listening on {}", listener.local_addr()?);
-    io::stdout().flush()?;
-    let acceptor = may::go!(move || -> io::Result<()> {
-        for conn in listener.incoming() {
-            let conn = conn?;
-            conn.set_nodelay(true)?;
-            may::go!(move || serve(conn));
-        }
-        Ok(())
-    });
-    acceptor
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("the acceptor panicked")))
+    green_benches::may_serve("127.0.0.1:8080", serve)
 }

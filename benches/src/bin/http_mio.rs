@@ -21,7 +21,7 @@ use mio::{Events, Interest, Poll, Token};
 
 const LISTENER: Token = Token(usize::MAX);
 
-use green_benches::http::{parse, Parsed, HELLO};
+use green_benches::http::answer;
 
 struct Conn {
     sock: TcpStream,
@@ -66,21 +66,11 @@ impl Conn {
     /// Answers every complete request in `buf` into `out` and drops them
     /// from `buf`.
     fn answer(&mut self) {
-        let mut start = 0;
-        while start < self.filled && !self.closing {
-            match parse(&self.buf[start..self.filled]) {
-                Parsed::Request { len, keep_alive } => {
-                    self.out.extend_from_slice(HELLO);
-                    start += len;
-                    self.closing = !keep_alive;
-                }
-                Parsed::Partial => break,
-                Parsed::Reject(answer) => {
-                    self.out.extend_from_slice(answer);
-                    self.closing = true;
-                }
-            }
+        if self.closing {
+            return;
         }
+        let (start, close) = answer(&self.buf[..self.filled], &mut self.out);
+        self.closing = close;
         self.buf.copy_within(start..self.filled, 0);
         self.filled -= start;
     }

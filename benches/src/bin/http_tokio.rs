@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use green_benches::http::{parse, Parsed, HELLO};
+use green_benches::http::answer;
 
 /// Serves one connection until the client closes it or asks to.
 async fn serve(mut conn: TcpStream) -> io::Result<()> {
@@ -28,22 +28,7 @@ async fn serve(mut conn: TcpStream) -> io::Result<()> {
             return Ok(());
         }
         filled += n;
-        let mut start = 0;
-        let mut close = false;
-        while start < filled && !close {
-            match parse(&buf[start..filled]) {
-                Parsed::Request { len, keep_alive } => {
-                    out.extend_from_slice(HELLO);
-                    start += len;
-                    close = !keep_alive;
-                }
-                Parsed::Partial => break,
-                Parsed::Reject(answer) => {
-                    out.extend_from_slice(answer);
-                    close = true;
-                }
-            }
-        }
+        let (start, close) = answer(&buf[..filled], &mut out);
         if !out.is_empty() {
             conn.write_all(&out).await?;
             out.clear();
