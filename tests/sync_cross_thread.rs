@@ -298,42 +298,107 @@ fn killed_consumers_on_other_threads_lose_no_item() {
     });
 }
 
-/// A greenlet that refuses to end when its thread exits (a destructor
-/// run by its kill blocks in `acquire` for good) is leaked with its stack,
-/// still registered in a wait list. Releasing to it later from another
-/// thread must stay sound (its entry points into that leaked stack and at
-/// its hub's shared part, both kept alive), and the waiter queued behind
-/// it is still served.
-#[test]
-fn a_waiter_leaked_at_thread_exit_can_still_be_handed_to() {
-    struct AcquireOnDrop(Arc<Semaphore>);
-    impl Drop for AcquireOnDrop {
+/// Leaves a waiter behind in a wait list: a greenlet on another thread
+/// that refuses to end when that thread exits. `wait` runs in a destructor
+/// during the kill's unwind (where a kill is not delivered again), so it
+/// blocks through every retry of the thread's teardown, and the thread
+/// leaks the greenlet with its stack, still queued. Its entry points into
+/// that leaked stack and at its hub's shared part, both kept alive.
+fn leave_a_waiter_behind(wait: impl FnOnce() + Send + 'static) {
+    struct WaitOnDrop<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for WaitOnDrop<F> {
         fn drop(&mut self) {
-            self.0.acquire().forget();
+            if let Some(wait) = self.0.take() {
+                wait();
+            }
         }
     }
+    thread::spawn(move || {
+        let stubborn = green::spawn(move || {
+            let _waits_when_killed = WaitOnDrop(Some(wait));
+            green::sleep(LONG);
+        });
+        util::yield_until(|| util::is_parked(stubborn.id()));
+        // The thread exits here: its hub kills `stubborn`, whose destructor
+        // then waits through every retry.
+    })
+    .join()
+    .unwrap();
+}
+
+/// A release skips a waiter leaked at thread exit (it would never use the
+/// permit) and serves the waiter queued behind it; nothing is stranded.
+#[test]
+fn a_waiter_leaked_at_thread_exit_is_skipped_by_semaphore_release() {
     bounded(|| {
         let sem = Arc::new(Semaphore::new(0));
         let s = sem.clone();
-        thread::spawn(move || {
-            let stubborn = green::spawn(move || {
-                let _blocks_when_killed = AcquireOnDrop(s);
-                green::sleep(LONG);
-            });
-            util::yield_until(|| util::is_parked(stubborn.id()));
-            // The thread exits: its hub kills `stubborn`, whose destructor
-            // then waits in `acquire` through every retry.
-        })
-        .join()
-        .unwrap();
+        leave_a_waiter_behind(move || s.acquire().forget());
         assert_eq!(sem.waiters(), 1, "the leaked greenlet is still queued");
         let s = sem.clone();
         let next = green::spawn(move || s.acquire().forget());
         util::yield_until(|| sem.waiters() == 2);
-        sem.release(); // handed to the leaked greenlet, which never runs
-        sem.release(); // handed to `next`
+        sem.release(); // skips the leaked greenlet: handed to `next`
         next.join().unwrap();
         assert_eq!(sem.waiters(), 0);
-        assert_eq!(sem.available_permits(), 0);
+        sem.release();
+        assert_eq!(sem.available_permits(), 1, "no permit was stranded");
+    });
+}
+
+#[test]
+fn a_mutex_unlocked_while_a_leaked_waiter_is_queued_becomes_free() {
+    bounded(|| {
+        let m = Arc::new(Mutex::new(0));
+        let held = m.lock();
+        let m2 = m.clone();
+        leave_a_waiter_behind(move || *m2.lock() += 1);
+        drop(held);
+        let mut g = m
+            .try_lock()
+            .expect("the lock was not handed to the leaked waiter");
+        *g += 10;
+        drop(g);
+        assert_eq!(*m.lock(), 10);
+    });
+}
+
+#[test]
+fn an_item_put_while_a_leaked_getter_is_queued_stays_in_the_queue() {
+    bounded(|| {
+        let q: Arc<Queue<u32>> = Arc::new(Queue::new());
+        let q2 = q.clone();
+        leave_a_waiter_behind(move || {
+            let _ = q2.get();
+        });
+        q.put(7).unwrap();
+        assert_eq!(
+            q.try_get().ok(),
+            Some(7),
+            "the item went to the leaked getter"
+        );
+    });
+}
+
+/// A leaked writer at the head of an `RwLock`'s queue neither takes the
+/// lock nor keeps the readers queued behind it waiting.
+#[test]
+fn readers_queued_behind_a_leaked_writer_get_the_lock() {
+    bounded(|| {
+        let rw = Arc::new(RwLock::new(0));
+        let read = rw.read();
+        let rw2 = rw.clone();
+        leave_a_waiter_behind(move || *rw2.write() += 1);
+        let rw3 = rw.clone();
+        // Queued behind the writer (FIFO), although only a reader holds it.
+        let reader = green::spawn(move || *rw3.read());
+        green::yield_now();
+        assert!(!reader.is_finished());
+        drop(read);
+        assert_eq!(reader.join().unwrap(), 0);
+        assert!(
+            rw.try_write().is_some(),
+            "the lock was not handed to the leaked writer"
+        );
     });
 }

@@ -29,20 +29,18 @@ fn grant(g: &mut Gate) -> Wakes {
     if g.writer {
         return wake;
     }
-    if g.waiters.front() == Some(&true) {
-        if g.readers == 0 {
-            if let Some((p, _)) = g.waiters.pop_front() {
-                g.writer = true;
-                wake.push(g.waiters.hand(p, true));
-            }
+    if g.readers == 0 {
+        if let Some((p, _)) = g.waiters.pop_front_if(|&write| write) {
+            g.writer = true;
+            wake.push(g.waiters.hand(p, true));
+            return wake;
         }
-        return wake;
     }
-    while g.waiters.front() == Some(&false) {
-        if let Some((p, _)) = g.waiters.pop_front() {
-            g.readers += 1;
-            wake.push(g.waiters.hand(p, false));
-        }
+    // Readers up to the next writer (if the front is a writer and readers
+    // hold the lock, it waits for them and nothing is granted).
+    while let Some((p, _)) = g.waiters.pop_front_if(|&write| !write) {
+        g.readers += 1;
+        wake.push(g.waiters.hand(p, false));
     }
     wake
 }

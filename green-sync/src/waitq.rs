@@ -155,7 +155,13 @@ impl<D, G> Default for WaitList<D, G> {
 /// (under the same lock, before it is released).
 #[must_use = "hand the popped waiter its gift"]
 pub(crate) struct Popped<G> {
-    who: Who<G>,
+    to: To<G>,
+}
+
+/// A popped entry's waiter, its wake-up already prepared.
+enum To<G> {
+    Waiter { wake: Wake, slot: SlotPtr<G> },
+    Subscriber(Unparker),
 }
 
 /// Whom to wake once the lock is released: usually nobody or one, so the
@@ -243,11 +249,6 @@ impl<D, G> WaitList<D, G> {
         self.waiting.is_empty()
     }
 
-    /// The deposit of the first waiting entry.
-    pub(crate) fn front(&self) -> Option<&D> {
-        self.waiting.front().map(|e| &e.data)
-    }
-
     fn push(&mut self, who: Who<G>, data: D) -> u64 {
         let ticket = self.next;
         self.next += 1;
@@ -256,34 +257,67 @@ impl<D, G> WaitList<D, G> {
     }
 
     /// Takes the first waiting entry off the list, with its deposit.
+    #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<(Popped<G>, D)> {
-        self.waiting
-            .pop_front()
-            .map(|e| (Popped { who: e.who }, e.data))
+        self.pop_front_if(|_| true)
+    }
+
+    /// Takes the first waiting entry off the list if `want` accepts its
+    /// deposit.
+    ///
+    /// An entry whose waiter will never run again (a greenlet leaked at
+    /// its thread's exit because it refused to end: `WakeRef::prepare`
+    /// returns `None`) is dropped on the way, so what would have been
+    /// handed to it goes to the next waiter instead; its deposit is leaked
+    /// with it, like everything else on its stack. Each entry is decided
+    /// once: the one `want` accepted is the one returned or dropped.
+    #[inline]
+    pub(crate) fn pop_front_if(&mut self, want: impl Fn(&D) -> bool) -> Option<(Popped<G>, D)> {
+        loop {
+            if !want(&self.waiting.front()?.data) {
+                return None;
+            }
+            let e = self.waiting.pop_front()?;
+            let to = match e.who {
+                // SAFETY: the entry was in the list under the lock we hold
+                // (`&mut self` is inside the locked state), so its waiter
+                // is still in its wait (module comment): its hub's shared
+                // part is alive. It stays in its wait until `hand` sets
+                // `done`, which the caller does under this same lock.
+                Who::Waiter { wake, slot } => match unsafe { wake.prepare() } {
+                    Some(wake) => To::Waiter { wake, slot },
+                    None => {
+                        std::mem::forget(e.data);
+                        continue;
+                    }
+                },
+                Who::Subscriber(u) => To::Subscriber(u),
+            };
+            return Some((Popped { to }, e.data));
+        }
     }
 
     /// Gives a popped entry its gift; returns whom to wake (after the lock
     /// is released). Call under the lock the entry was popped under.
     #[inline]
     pub(crate) fn hand(&mut self, p: Popped<G>, gift: G) -> Wake {
-        match p.who {
-            Who::Waiter { wake, slot } => {
-                // SAFETY: the entry was in the list under the lock we hold
-                // (`&mut self` is inside the locked state), so its waiter
-                // is still in its wait (module comment): its hub and its
-                // slot are alive. We prepare the wake first, then write
-                // the gift and set `done`; after the store the waiter may
-                // leave and free the slot, and we do not touch it again.
+        match p.to {
+            To::Waiter { wake, slot } => {
+                // SAFETY: the entry was popped under the lock we still hold
+                // (`&mut self` is inside the locked state) and its waiter
+                // has not been handed anything, so it is still in its wait
+                // (module comment) and its slot is alive. We write the gift
+                // and set `done`; after the store the waiter may leave and
+                // free the slot, and we do not touch it again.
                 unsafe {
-                    let w = wake.prepare();
                     let slot = slot.0.as_ref();
                     *slot.gift.get() = Some(gift);
                     slot.done.store(true, Ordering::Release);
-                    w
                 }
+                wake
             }
             // Only lists of `()` gifts have subscribers: nothing to drop.
-            Who::Subscriber(u) => Wake::from(u),
+            To::Subscriber(u) => Wake::from(u),
         }
     }
 

@@ -90,6 +90,10 @@ pub(crate) struct HubShared {
     /// `spawn_blocking` jobs of this hub still running on the pool.
     pub(crate) blocking_in_flight: AtomicUsize,
     closed: AtomicBool,
+    /// Set at thread exit when greenlets that refused to end were leaked:
+    /// they stay in whatever wait lists they were in, but will never run
+    /// again, so nothing may be handed to them (see `WakeRef::prepare`).
+    abandoned: AtomicBool,
     /// Greenlet switches, mirrored for the watchdog.
     pub(crate) switches: AtomicU64,
     /// Id of the greenlet running now, 0 while the hub loop or the main
@@ -112,6 +116,12 @@ impl HubShared {
             // its next turn, so nothing is lost.
             let _ = self.waker.wake();
         }
+    }
+
+    /// True once the hub's thread has ended leaving greenlets behind that
+    /// refused to end (they never run again).
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Acquire)
     }
 }
 
@@ -300,6 +310,7 @@ impl Hub {
             registry,
             blocking_in_flight: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
             switches: AtomicU64::new(0),
             running: AtomicU64::new(0),
             running_name: Mutex::new(None),
@@ -794,6 +805,10 @@ impl Hub {
             // (a pointer to this hub's shared part, valid while it waits;
             // see wake.rs): keep that part alive for ever, like its stack.
             std::mem::forget(self.shared.clone());
+            // They are out of the slab and will never be resumed: from now
+            // on a wait list that meets one of them skips it instead of
+            // handing it an item, a permit or a lock nobody would use.
+            self.shared.abandoned.store(true, Ordering::Release);
         }
         for rec in left {
             if let Some(p) = &rec.packet {

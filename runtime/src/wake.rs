@@ -19,7 +19,10 @@
 //! Why the hub is alive while one of its greenlets waits: a hub is dropped
 //! at thread exit only after every greenlet has ended (each is killed and
 //! its drop guards run); a greenlet that refuses to end is leaked together
-//! with its stack and the hub's shared part (see `Hub::teardown`).
+//! with its stack and the hub's shared part (see `Hub::teardown`). Such a
+//! greenlet stays in the wait lists it was in but never runs again;
+//! [`WakeRef::prepare`] then returns `None`, telling the list to skip it
+//! rather than hand it something that would be lost with it.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -56,8 +59,9 @@ use crate::slab::Key;
 ///         done.set(true);
 ///         // SAFETY: the main context is still in its wait: it cannot run
 ///         // (and see `done`) before this greenlet yields or ends.
-///         let wake = unsafe { me.prepare() };
-///         wake.wake();
+///         if let Some(wake) = unsafe { me.prepare() } {
+///             wake.wake();
+///         }
 ///     }
 /// });
 /// entry.set(Some(green_runtime::current_wake_ref()));
@@ -103,6 +107,14 @@ impl WakeRef {
     /// Turns the handle into a [`Wake`] that can be used later, from any
     /// thread, even after the waiter has left its wait.
     ///
+    /// Returns `None` if the waiter will never run again: its thread has
+    /// ended and it was leaked because it refused to end when killed. A
+    /// wait list should then drop the entry and hand what it was about to
+    /// give to the next waiter instead. (A hand-off that races with the end
+    /// of the waiter's thread, made after the thread's last attempt to end
+    /// the greenlet but before it gives up on it, can still go to it and be
+    /// lost with it.)
+    ///
     /// # Safety
     /// The greenlet (or main context) this handle was taken from must
     /// still be inside the wait it was taken for: it has not yet returned
@@ -110,11 +122,18 @@ impl WakeRef {
     /// holds the lock the waiter must take to leave, and the waiter's entry
     /// was still in the list under that lock).
     #[inline]
-    pub unsafe fn prepare(&self) -> Wake {
+    pub unsafe fn prepare(&self) -> Option<Wake> {
         if let Some(h) = try_hub() {
             if Arc::as_ptr(&h.shared) == self.hub {
-                return Wake(WakeInner::Local(self.key), PhantomData);
+                // The caller's own hub is running: not abandoned.
+                return Some(Wake(WakeInner::Local(self.key), PhantomData));
             }
+        }
+        // SAFETY: by the caller's contract the waiter is still in its wait,
+        // so its hub's shared part is alive: owned by the hub, or leaked
+        // together with the waiter at thread exit.
+        if unsafe { (*self.hub).is_abandoned() } {
+            return None;
         }
         // SAFETY: by the caller's contract the waiter is still waiting, so
         // its hub has not been dropped, and the hub owns one strong count
@@ -125,10 +144,10 @@ impl WakeRef {
             Arc::increment_strong_count(self.hub);
             Arc::from_raw(self.hub)
         };
-        Wake(
+        Some(Wake(
             WakeInner::Remote(Unparker::from_parts(hub, self.key)),
             PhantomData,
-        )
+        ))
     }
 }
 
