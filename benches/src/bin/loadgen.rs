@@ -7,7 +7,10 @@
 //! latency of a round trip, and — with `--server-pid` — the server's CPU
 //! time per round trip: the growth of `utime + stime` in
 //! `/proc/PID/stat` (all the server's threads) over the measured window,
-//! divided by the round trips completed in it.
+//! divided by the round trips completed in it; and its voluntary and
+//! involuntary context switches per round trip over the same window
+//! (`/proc/PID/task/*/status`), a count that a shared machine distorts
+//! far less than time.
 //!
 //! ```text
 //! loadgen ADDR [--conns C] [--size B] [--secs D] [--warmup W]
@@ -133,6 +136,28 @@ fn cpu_ns(pid: u32) -> io::Result<u64> {
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let hz = if hz > 0 { hz as u64 } else { 100 };
     Ok(total * 1_000_000_000 / hz)
+}
+
+/// Context switches of process `pid` (all its threads): voluntary (it
+/// blocked) and involuntary (it was preempted), from `/proc/PID/task/*/status`.
+fn ctx_switches(pid: u32) -> io::Result<(u64, u64)> {
+    let mut vol = 0;
+    let mut invol = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        // A thread may end between the listing and the read: skip it.
+        let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+            continue;
+        };
+        let count = |n: &str| n.trim().parse::<u64>().unwrap_or(0);
+        for line in status.lines() {
+            if let Some(n) = line.strip_prefix("voluntary_ctxt_switches:") {
+                vol += count(n);
+            } else if let Some(n) = line.strip_prefix("nonvoluntary_ctxt_switches:") {
+                invol += count(n);
+            }
+        }
+    }
+    Ok((vol, invol))
 }
 
 struct Conn {
@@ -300,9 +325,11 @@ fn main() -> io::Result<()> {
     ready.wait();
     std::thread::sleep(start.saturating_duration_since(Instant::now()));
     let cpu0 = args.server_pid.map(cpu_ns).transpose()?;
+    let ctx0 = args.server_pid.map(ctx_switches).transpose()?;
     let t0 = Instant::now();
     std::thread::sleep(end.saturating_duration_since(Instant::now()));
     let cpu1 = args.server_pid.map(cpu_ns).transpose()?;
+    let ctx1 = args.server_pid.map(ctx_switches).transpose()?;
     let window = t0.elapsed().as_secs_f64();
 
     let mut rounds = 0;
@@ -328,8 +355,16 @@ fn main() -> io::Result<()> {
         }
         _ => "-".into(),
     };
+    let (vcsw, nvcsw) = match (ctx0, ctx1) {
+        (Some(a), Some(b)) if rounds > 0 => (
+            format!("{:.4}", b.0.saturating_sub(a.0) as f64 / rounds as f64),
+            format!("{:.4}", b.1.saturating_sub(a.1) as f64 / rounds as f64),
+        ),
+        _ => ("-".into(), "-".into()),
+    };
     println!(
-        "conns={} size={} secs={:.2} rounds={} rt_per_s={:.0} p50_us={:.1} p99_us={:.1} server_cpu_us_per_rt={}",
+        "conns={} size={} secs={:.2} rounds={} rt_per_s={:.0} p50_us={:.1} p99_us={:.1} server_cpu_us_per_rt={} \
+         server_vcsw_per_rt={} server_nvcsw_per_rt={}",
         args.conns,
         args.size,
         window,
@@ -338,6 +373,8 @@ fn main() -> io::Result<()> {
         pct(0.50),
         pct(0.99),
         cpu,
+        vcsw,
+        nvcsw,
     );
     Ok(())
 }
