@@ -133,11 +133,13 @@ impl<S: AsFd> Sock<S> {
     }
 
     /// Runs a read-side operation (read, recv, accept, peek) greenly.
+    #[inline(always)]
     pub(crate) fn read<R>(&self, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
         self.io(Direction::Read, &self.read_timeout, op)
     }
 
     /// Runs a write-side operation (write, send) greenly.
+    #[inline(always)]
     pub(crate) fn write<R>(&self, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
         self.io(Direction::Write, &self.write_timeout, op)
     }
@@ -150,6 +152,7 @@ impl<S: AsFd> Sock<S> {
     /// edge; a FIN or error that arrived together with the data is kept by
     /// the runtime as sticky "read closed" readiness, which clearing does
     /// not touch, so the EOF is still seen.
+    #[inline(always)]
     pub(crate) fn read_stream(
         &self,
         want: usize,
@@ -162,25 +165,36 @@ impl<S: AsFd> Sock<S> {
         Ok(n)
     }
 
+    /// Inlined, with the rare modes out of line, so that between the
+    /// user's `read`/`write` and the park there is one stack frame: at
+    /// many connections every frame on that path is a cold cache line
+    /// after each wake-up.
+    #[inline(always)]
     fn io<R>(
         &self,
         dir: Direction,
         timeout: &AtomicU64,
-        mut op: impl FnMut() -> io::Result<R>,
+        op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         if self.nonblocking.load(Ordering::Relaxed) {
-            // std semantics of a non-blocking socket: no waiting at all.
-            loop {
-                match op() {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    r => return r,
-                }
-            }
+            return io_nonblocking(op);
         }
         let t = timeout.load(Ordering::Relaxed);
         if t == NO_TIMEOUT {
             return self.reg.io(dir, None, op);
         }
+        self.io_timed(dir, t, op)
+    }
+
+    /// [`io`](Self::io) with a timeout of `t` nanoseconds.
+    #[cold]
+    #[inline(never)]
+    fn io_timed<R>(
+        &self,
+        dir: Direction,
+        t: u64,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
         let deadline = Instant::now().checked_add(Duration::from_nanos(t));
         match self.reg.io(dir, deadline, op) {
             Err(e)
@@ -218,6 +232,18 @@ impl<S: AsFd> Sock<S> {
     /// True if the user asked for non-blocking mode.
     pub(crate) fn is_nonblocking(&self) -> bool {
         self.nonblocking.load(Ordering::Relaxed)
+    }
+}
+
+/// std semantics of a non-blocking socket: no waiting at all.
+#[cold]
+#[inline(never)]
+fn io_nonblocking<R>(mut op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+    loop {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            r => return r,
+        }
     }
 }
 
