@@ -390,6 +390,32 @@ impl Hub {
         }
     }
 
+    /// [`try_hub`], inlined: the wake paths that green-sync inlines into
+    /// every hand-off look at the thread's hub twice (`WakeRef::prepare`
+    /// and `Wake::wake`), and `try_hub` is a call from another crate.
+    #[inline(always)]
+    pub(crate) fn local() -> Option<&'static Hub> {
+        let p = CURRENT.try_with(|c| c.get()).ok()?;
+        // SAFETY: as in `hub`.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// [`unpark`](Self::unpark) for a record the caller keeps alive (a
+    /// local `Wake`), without the slab lookup. The record may belong to a
+    /// greenlet that has ended since: its state stays `Running` after its
+    /// coroutine returns, so it only gets a permit nobody reads. Outside
+    /// teardown a record that is `Parked` is therefore still in the slab,
+    /// as `unpark_rec` requires; during teardown, records leave the slab
+    /// in other states, so the wake goes by key as before.
+    #[inline]
+    pub(crate) fn unpark_held(&self, rec: &Record) {
+        if self.tearing_down.get() {
+            self.unpark(rec.key.get());
+        } else {
+            self.unpark_rec(rec);
+        }
+    }
+
     /// [`unpark`](Self::unpark) for a record known to be alive, in the
     /// greenlet slab.
     #[inline]

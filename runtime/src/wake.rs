@@ -27,9 +27,11 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::hub::{try_hub, HubShared};
+use crate::greenlet::Record;
+use crate::hub::{Hub, HubShared};
 use crate::park::Unparker;
 use crate::slab::Key;
 
@@ -74,12 +76,17 @@ use crate::slab::Key;
 pub struct WakeRef {
     hub: *const HubShared,
     key: Key,
+    /// The greenlet's record (`Rc::as_ptr` of the hub's `Rc<Record>`),
+    /// only used on its hub's thread: a local wake holds the record itself
+    /// instead of looking the key up in the greenlet slab.
+    rec: *const Record,
 }
 
 // SAFETY: a `WakeRef` is an address; it is only dereferenced in `prepare`,
 // whose contract (the waiter is still waiting, so its hub and the hub's
 // shared part are alive) holds on whichever thread calls it. `HubShared`
-// itself is `Send + Sync`.
+// itself is `Send + Sync`. The record pointer is only followed on the
+// record's own hub thread (`prepare` compares the hubs first).
 unsafe impl Send for WakeRef {}
 // SAFETY: as above; `prepare` takes `&self` and only reads.
 unsafe impl Sync for WakeRef {}
@@ -97,9 +104,11 @@ impl fmt::Debug for WakeRef {
 #[inline]
 pub fn current_wake_ref() -> WakeRef {
     let h = crate::hub::hub();
+    let rec = h.current_rec();
     WakeRef {
         hub: Arc::as_ptr(&h.shared),
-        key: h.current(),
+        key: rec.key.get(),
+        rec,
     }
 }
 
@@ -123,10 +132,21 @@ impl WakeRef {
     /// was still in the list under that lock).
     #[inline]
     pub unsafe fn prepare(&self) -> Option<Wake> {
-        if let Some(h) = try_hub() {
+        if let Some(h) = Hub::local() {
             if Arc::as_ptr(&h.shared) == self.hub {
                 // The caller's own hub is running: not abandoned.
-                return Some(Wake(WakeInner::Local(self.key), PhantomData));
+                // SAFETY: by the caller's contract the waiter is still
+                // waiting, so its record is alive: the hub's greenlet slab
+                // (or `Hub::main_rec`) holds the `Rc` that `rec` was taken
+                // from with `Rc::as_ptr`. We are on that hub's thread, the
+                // only one that ever touches the record or its count, so
+                // taking one more (non-atomic) count is sound; the `Rc`
+                // below owns it.
+                let rec = unsafe {
+                    Rc::increment_strong_count(self.rec);
+                    Rc::from_raw(self.rec)
+                };
+                return Some(Wake(WakeInner::Local(rec), PhantomData));
             }
         }
         // SAFETY: by the caller's contract the waiter is still in its wait,
@@ -164,11 +184,23 @@ impl WakeRef {
 #[derive(Debug)]
 pub struct Wake(WakeInner, PhantomData<*const ()>);
 
-#[derive(Debug)]
 enum WakeInner {
-    /// A greenlet of the hub of the thread that prepared this.
-    Local(Key),
+    /// A greenlet of the hub of the thread that prepared this, by its
+    /// record (kept alive by this count even if the greenlet ends first).
+    Local(Rc<Record>),
     Remote(Unparker),
+}
+
+impl fmt::Debug for WakeInner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WakeInner::Local(rec) => f
+                .debug_tuple("Local")
+                .field(&rec.key.get().to_u64())
+                .finish(),
+            WakeInner::Remote(u) => f.debug_tuple("Remote").field(u).finish(),
+        }
+    }
 }
 
 impl Wake {
@@ -187,28 +219,89 @@ impl Wake {
 
 impl WakeInner {
     #[inline(always)]
-    fn wake(&self) {
+    fn wake(self) {
         match self {
-            WakeInner::Local(key) => {
-                // Prepared on this thread (a `Wake` is not `Send`): this
-                // thread's hub is the greenlet's hub.
-                if let Some(h) = try_hub() {
-                    h.unpark(*key);
-                }
-            }
+            WakeInner::Local(rec) => wake_local(rec),
             WakeInner::Remote(u) => u.unpark(),
         }
     }
 }
 
+/// A local wake, out of line: one call at each of the many wake sites
+/// green-sync inlines (as `Hub::unpark` was), with the unpark and the
+/// release of the record's count behind it.
+#[inline(never)]
+fn wake_local(rec: Rc<Record>) {
+    unpark_local(&rec);
+}
+
+#[inline]
+fn unpark_local(rec: &Record) {
+    // Prepared on this thread (a `Wake` is not `Send`): this thread's hub
+    // is the greenlet's hub.
+    if let Some(h) = Hub::local() {
+        h.unpark_held(rec);
+    }
+}
+
 impl Drop for Wake {
     fn drop(&mut self) {
-        self.0.wake();
+        match &self.0 {
+            WakeInner::Local(rec) => unpark_local(rec),
+            WakeInner::Remote(u) => u.unpark(),
+        }
     }
 }
 
 impl From<Unparker> for Wake {
     fn from(u: Unparker) -> Wake {
         Wake(WakeInner::Remote(u), PhantomData)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    /// A local `Wake` holds its greenlet's record: used after the greenlet
+    /// has ended (and left the slab), it only leaves a permit on the dead
+    /// record; it queues nothing, and the hub goes on as before.
+    #[test]
+    fn a_wake_used_after_its_greenlet_ended_does_nothing() {
+        let entry: Rc<Cell<Option<WakeRef>>> = Rc::new(Cell::new(None));
+        let g = crate::spawn({
+            let entry = entry.clone();
+            move || {
+                entry.set(Some(current_wake_ref()));
+                crate::park("the test");
+            }
+        });
+        crate::yield_now(); // `g` runs up to its park
+        let me = entry.take().expect("the greenlet registered");
+        // SAFETY: `g` is parked in the wait `me` was taken for, and cannot
+        // leave it before this thread lets it run.
+        let (first, late) = unsafe { (me.prepare(), me.prepare()) };
+        let first = first.expect("a waiter of a running hub is not abandoned");
+        let late = late.expect("a waiter of a running hub is not abandoned");
+        first.wake();
+        g.join().expect("the greenlet ends normally");
+        assert_eq!(
+            crate::stats().greenlets,
+            0,
+            "the greenlet has left the slab"
+        );
+        let switches = crate::stats().switches;
+        late.wake();
+        crate::yield_now(); // a queued greenlet would be resumed here
+        assert_eq!(
+            crate::stats().switches,
+            switches,
+            "a stale wake queues nothing"
+        );
+        let h = crate::spawn(|| 7);
+        assert_eq!(h.join().expect("the hub still runs greenlets"), 7);
     }
 }
