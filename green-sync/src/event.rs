@@ -67,6 +67,7 @@ impl Event {
     }
 
     /// True if the flag is up.
+    #[inline]
     pub fn is_set(&self) -> bool {
         self.flag.load(Ordering::Acquire)
     }
@@ -92,6 +93,7 @@ impl Event {
     }
 
     /// Lowers the flag; later waiters block until the next `set`.
+    #[inline]
     pub fn clear(&self) {
         // No lock needed: `set` hands every registered waiter its wake-up
         // under the lock, so lowering the flag cannot take one back; a

@@ -149,6 +149,14 @@ fn joiners<T, O>(s: &mut State<T, O>) -> &mut WaitList<(), ()> {
     &mut s.joiners
 }
 
+/// Wakes the watchers of a queue whose `put` is about to block: rare, and
+/// out of line so the closure that does it stays small enough to inline.
+#[cold]
+#[inline(never)]
+fn wake_watchers(w: Wakes) {
+    w.wake();
+}
+
 /// A killed or timed-out getter had been handed `gift`: the item goes to
 /// the next getter, or back to the head of the queue.
 fn getter_pass_on<T, O: Order<T>>(s: &mut State<T, O>, gift: Option<T>) -> PassOn<Option<T>> {
@@ -447,7 +455,7 @@ impl<T, O: Order<T>> Queue<T, O> {
         // A blocked putter makes `get` ready (it takes the putter's item):
         // on a rendezvous queue, or a full one whose getters are watching
         // through `wait`/`iwait`, that is news for the watchers.
-        let watchers = (!st.watchers.is_empty()).then(|| st.watchers.hand_all(|()| ()));
+        let mut watchers = (!st.watchers.is_empty()).then(|| st.watchers.hand_all(|()| ()));
         let (_, outcome) = block_then(
             st,
             putters,
@@ -455,9 +463,11 @@ impl<T, O: Order<T>> Queue<T, O> {
             item,
             deadline,
             "Queue::put",
+            // By reference: moving the (usually empty) wakes into the
+            // closure copied them on every blocking `put`.
             || {
-                if let Some(w) = watchers {
-                    w.wake();
+                if let Some(w) = watchers.take() {
+                    wake_watchers(w);
                 }
             },
         );
@@ -512,32 +522,55 @@ impl<T, O: Order<T>> Queue<T, O> {
     fn get_inner(&self, timeout: Option<Duration>) -> Result<T, GetTimeoutError> {
         consume_budget();
         let mut st = self.state.lock();
-        match st.get_plain() {
-            Some(item) => Ok(item),
-            None => self.get_slow(st, timeout),
+        if st.putters.is_empty() {
+            return match st.items.pop() {
+                Some(item) => Ok(item),
+                // Nothing to take: `take_now` would find nothing either.
+                None => self.get_slow(st, timeout, false),
+            };
         }
+        if st.items.len() == 0 {
+            // A rendezvous (or an empty buffer) with a blocked putter: its
+            // item is the next one out. `take_now`'s first case, inline.
+            if let Some((p, item)) = st.putters.pop_front() {
+                st.unfinished += 1;
+                let wake = st.putters.hand(p, Ok(()));
+                drop(st);
+                wake.wake();
+                return Ok(item);
+            }
+        }
+        self.get_slow(st, timeout, true)
     }
 
+    /// The rest of `get`: refill from a blocked putter into a non-empty
+    /// buffer (`take`: whether there may be something to take now), or
+    /// block.
     #[inline(always)]
     fn get_slow(
         &self,
         st: LockGuard<'_, State<T, O>>,
         timeout: Option<Duration>,
+        take: bool,
     ) -> Result<T, GetTimeoutError> {
         let deadline = timeout.and_then(deadline_after);
         let mut first = Some(st);
+        let mut take = take;
         loop {
             let mut st = match first.take() {
                 Some(st) => st,
                 None => self.state.lock(),
             };
-            if let Some((item, wake)) = st.take_now() {
-                drop(st);
-                if let Some(w) = wake {
-                    w.wake();
+            if take {
+                if let Some((item, wake)) = st.take_now() {
+                    drop(st);
+                    if let Some(w) = wake {
+                        w.wake();
+                    }
+                    return Ok(item);
                 }
-                return Ok(item);
             }
+            take = true;
             if st.closed {
                 return Err(GetTimeoutError::Closed);
             }

@@ -208,16 +208,32 @@ impl Wakes {
     }
 
     /// Wakes them all (call with no lock held).
-    #[inline]
+    ///
+    /// Inlined down to the usual none or one: every unlock of a `Mutex`
+    /// and every `put` calls it.
+    #[inline(always)]
     pub(crate) fn wake(self) {
-        // `more` is only used once `first` is taken.
-        let Some(first) = self.first else { return };
-        first.wake();
-        if !self.more.is_empty() {
-            for w in self.more {
-                w.wake();
-            }
+        let Wakes { first, more } = self;
+        if let Some(first) = first {
+            first.wake();
         }
+        // `more` only ever grows by pushes, so without an allocation it is
+        // empty and has nothing to drop: skip the (out-of-line) drop of
+        // the vector on the common path.
+        if more.capacity() == 0 {
+            std::mem::forget(more);
+        } else {
+            wake_all(more);
+        }
+    }
+}
+
+/// The rare end of [`Wakes::wake`]: more than one to wake.
+#[cold]
+#[inline(never)]
+fn wake_all(more: Vec<Wake>) {
+    for w in more {
+        w.wake();
     }
 }
 
@@ -382,30 +398,41 @@ pub(crate) enum Outcome<D, G> {
 /// in the state `guard` holds, releases the lock and parks until a gift is
 /// handed or `deadline` passes. Unwinds (kill, `Timeout`) after leaving
 /// the list; a gift handed meanwhile goes to `pass_on`.
+///
+/// `list` and `pass_on` are generic rather than `fn` pointers so that the
+/// functions passed (always named functions) take no room in the waiter.
 #[inline(always)]
-pub(crate) fn block<S, D, G>(
+pub(crate) fn block<S, D, G, L, P>(
     guard: LockGuard<'_, S>,
-    list: fn(&mut S) -> &mut WaitList<D, G>,
-    pass_on: fn(&mut S, G) -> PassOn<G>,
+    list: L,
+    pass_on: P,
     deposit: D,
     deadline: Option<Instant>,
     reason: &'static str,
-) -> Outcome<D, G> {
+) -> Outcome<D, G>
+where
+    L: Fn(&mut S) -> &mut WaitList<D, G>,
+    P: Fn(&mut S, G) -> PassOn<G>,
+{
     block_then(guard, list, pass_on, deposit, deadline, reason, || ()).1
 }
 
 /// Like [`block`], running `then` after the registration and the unlock,
 /// before the park (a condition variable unlocks the user's mutex there).
 #[inline(always)]
-pub(crate) fn block_then<S, D, G, R>(
+pub(crate) fn block_then<S, D, G, L, P, R>(
     mut guard: LockGuard<'_, S>,
-    list: fn(&mut S) -> &mut WaitList<D, G>,
-    pass_on: fn(&mut S, G) -> PassOn<G>,
+    list: L,
+    pass_on: P,
     deposit: D,
     deadline: Option<Instant>,
     reason: &'static str,
     then: impl FnOnce() -> R,
-) -> (R, Outcome<D, G>) {
+) -> (R, Outcome<D, G>)
+where
+    L: Fn(&mut S) -> &mut WaitList<D, G>,
+    P: Fn(&mut S, G) -> PassOn<G>,
+{
     let slot = Slot::new();
     let who = Who::Waiter {
         wake: current_wake_ref(),
@@ -414,7 +441,7 @@ pub(crate) fn block_then<S, D, G, R>(
     let ticket = list(&mut guard).push(who, deposit);
     // The guard below is declared after the slot, so it is dropped (and
     // the entry removed) before the slot goes away, on every path.
-    let waiter = Waiter {
+    let mut waiter = Waiter {
         lock: LockGuard::lock_of(&guard),
         list,
         pass_on,
@@ -424,22 +451,33 @@ pub(crate) fn block_then<S, D, G, R>(
     };
     drop(guard);
     let r = then();
-    (r, waiter.wait(deadline, reason))
+    // By reference: moving the guard into the call copied it field by
+    // field on every wait.
+    let outcome = waiter.wait(deadline, reason);
+    (r, outcome)
 }
 
 /// A registered waiter: the drop guard of the protocol above.
-struct Waiter<'a, S, D, G> {
+struct Waiter<'a, S, D, G, L, P>
+where
+    L: Fn(&mut S) -> &mut WaitList<D, G>,
+    P: Fn(&mut S, G) -> PassOn<G>,
+{
     lock: &'a Lock<S>,
-    list: fn(&mut S) -> &mut WaitList<D, G>,
-    pass_on: fn(&mut S, G) -> PassOn<G>,
+    list: L,
+    pass_on: P,
     ticket: u64,
     slot: &'a Slot<G>,
     armed: bool,
 }
 
-impl<S, D, G> Waiter<'_, S, D, G> {
+impl<S, D, G, L, P> Waiter<'_, S, D, G, L, P>
+where
+    L: Fn(&mut S) -> &mut WaitList<D, G>,
+    P: Fn(&mut S, G) -> PassOn<G>,
+{
     #[inline(always)]
-    fn wait(mut self, deadline: Option<Instant>, reason: &'static str) -> Outcome<D, G> {
+    fn wait(&mut self, deadline: Option<Instant>, reason: &'static str) -> Outcome<D, G> {
         loop {
             let in_time = park_until(deadline, reason);
             if self.slot.done.load(Ordering::Acquire) {
@@ -471,7 +509,11 @@ impl<S, D, G> Waiter<'_, S, D, G> {
     }
 }
 
-impl<S, D, G> Drop for Waiter<'_, S, D, G> {
+impl<S, D, G, L, P> Drop for Waiter<'_, S, D, G, L, P>
+where
+    L: Fn(&mut S) -> &mut WaitList<D, G>,
+    P: Fn(&mut S, G) -> PassOn<G>,
+{
     #[inline]
     fn drop(&mut self) {
         if self.armed {
@@ -480,7 +522,11 @@ impl<S, D, G> Drop for Waiter<'_, S, D, G> {
     }
 }
 
-impl<S, D, G> Waiter<'_, S, D, G> {
+impl<S, D, G, L, P> Waiter<'_, S, D, G, L, P>
+where
+    L: Fn(&mut S) -> &mut WaitList<D, G>,
+    P: Fn(&mut S, G) -> PassOn<G>,
+{
     /// The waiter leaves without having taken its gift (a kill, a
     /// `Timeout`, a panic): remove the entry or pass the gift on.
     #[cold]
