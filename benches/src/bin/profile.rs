@@ -13,7 +13,13 @@
 //! calling `yield_now`), `park-pair` (two greenlets handing a turn to each
 //! other with park/unpark), `channel-pair` (two greenlets ping-ponging
 //! through two `green_sync::Channel`s; one operation = one hand-off),
+//! `event-pair` (the same through two `green_sync::Event`s: set, wait,
+//! clear, as the criterion benchmark),
 //! `mutex` (uncontended `green_sync::Mutex` lock + unlock in one greenlet),
+//! `semaphore` (uncontended `Semaphore::acquire` + release, likewise),
+//! `try-put-get` (`Queue::try_put` + `try_get` on a bounded(64) queue,
+//! likewise), `queue-pair` (a producer and a consumer greenlet through a
+//! `Queue::bounded(GREEN_CAP)`, 1 by default; one operation = one item),
 //! `echo-pairs` (`GREEN_PAIRS` Unix socket pairs, 64 by default, each with
 //! an echo greenlet running `io::copy` on one end — the echo benchmark's
 //! server code — and a client greenlet writing 64 bytes to the other end
@@ -94,6 +100,28 @@ fn channel_pair(n: u64) {
     b.join().expect("a profile greenlet does not panic");
 }
 
+fn event_pair(n: u64) {
+    let ping = Rc::new(green_sync::Event::new());
+    let pong = Rc::new(green_sync::Event::new());
+    let (ping_b, pong_b) = (ping.clone(), pong.clone());
+    let a = green_runtime::spawn(move || {
+        for _ in 0..n {
+            ping.set();
+            pong.wait();
+            pong.clear();
+        }
+    });
+    let b = green_runtime::spawn(move || {
+        for _ in 0..n {
+            ping_b.wait();
+            ping_b.clear();
+            pong_b.set();
+        }
+    });
+    a.join().expect("a profile greenlet does not panic");
+    b.join().expect("a profile greenlet does not panic");
+}
+
 /// `n` round trips of 64 bytes spread over `pairs` socket pairs, each
 /// served by an echo greenlet (`io::copy` from the socket to itself).
 fn echo_pairs(n: u64, pairs: u64) {
@@ -129,6 +157,40 @@ fn mutex_loop(n: u64) {
     for i in 0..n {
         *black_box(&m).lock() += i;
     }
+}
+
+fn semaphore_loop(n: u64) {
+    let s = green_sync::Semaphore::new(1);
+    for _ in 0..n {
+        drop(black_box(&s).acquire());
+    }
+}
+
+fn try_put_get_loop(n: u64) {
+    let q = green_sync::Queue::bounded(64);
+    for i in 0..n {
+        black_box(&q).try_put(i).expect("the queue has room");
+        black_box(q.try_get().expect("the queue holds the item"));
+    }
+}
+
+/// `n` items through a bounded queue of capacity `cap` between two
+/// greenlets (the `sync_queue` benchmark's shape).
+fn queue_pair(n: u64, cap: usize) {
+    let q = Rc::new(green_sync::Queue::bounded(cap));
+    let rx = q.clone();
+    let producer = green_runtime::spawn(move || {
+        for i in 0..n {
+            q.put(i).expect("the queue stays open");
+        }
+    });
+    let consumer = green_runtime::spawn(move || {
+        for _ in 0..n {
+            black_box(rx.get().expect("the queue stays open"));
+        }
+    });
+    producer.join().expect("a profile greenlet does not panic");
+    consumer.join().expect("a profile greenlet does not panic");
 }
 
 fn bare(n: u64) {
@@ -194,6 +256,10 @@ fn main() {
             channel_pair(n);
             2 * n
         }
+        "event-pair" => {
+            event_pair(n);
+            2 * n
+        }
         "echo-pairs" => {
             let pairs: u64 = std::env::var("GREEN_PAIRS")
                 .ok()
@@ -209,6 +275,26 @@ fn main() {
                 .expect("the profile greenlet does not panic");
             n
         }
+        "semaphore" => {
+            green_runtime::spawn(move || semaphore_loop(n))
+                .join()
+                .expect("the profile greenlet does not panic");
+            n
+        }
+        "try-put-get" => {
+            green_runtime::spawn(move || try_put_get_loop(n))
+                .join()
+                .expect("the profile greenlet does not panic");
+            n
+        }
+        "queue-pair" => {
+            let cap: usize = std::env::var("GREEN_CAP")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1);
+            queue_pair(n, cap);
+            n
+        }
         "bare" => {
             bare(n);
             n
@@ -219,7 +305,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown workload {other}: spawn, spawn-in-greenlet, yield, yield-pair, park-pair, channel-pair, echo-pairs, mutex, bare, bare-spawn"
+                "unknown workload {other}: spawn, spawn-in-greenlet, yield, yield-pair, park-pair, channel-pair, event-pair, echo-pairs, mutex, semaphore, try-put-get, queue-pair, bare, bare-spawn"
             );
             std::process::exit(2);
         }
