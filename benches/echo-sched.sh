@@ -35,19 +35,9 @@ mkdir -p "$out"
 
 cargo build --release -p green-benches --bins >&2
 
-if (($(ulimit -n) < conns + 64)); then
-    ulimit -n $((conns + 64)) 2>/dev/null || {
-        echo "the file descriptor limit $(ulimit -n) is below $((conns + 64)): lower CONNS" >&2
-        exit 1
-    }
-fi
-
-loadgen_wrap=()
-case "${LOADGEN_SCHED:-}" in
-"") ;;
-batch) loadgen_wrap=(chrt -b 0) ;;
-*) echo "LOADGEN_SCHED must be empty or batch" >&2; exit 1 ;;
-esac
+# shellcheck source=benches/echo-lib.sh
+source benches/echo-lib.sh
+raise_fd_limit $((conns + 64))
 
 for name in $servers; do
     args=()

@@ -46,19 +46,9 @@ cargo build --release -p green-benches --bins >&2
 
 need_fds=0
 for c in $conns_list; do ((c + 64 > need_fds)) && need_fds=$((c + 64)); done
-if (($(ulimit -n) < need_fds)); then
-    ulimit -n "$need_fds" 2>/dev/null || {
-        echo "the file descriptor limit $(ulimit -n) is below $need_fds: lower CONNS" >&2
-        exit 1
-    }
-fi
-
-loadgen_wrap=()
-case "${LOADGEN_SCHED:-}" in
-"") ;;
-batch) loadgen_wrap=(chrt -b 0) ;;
-*) echo "LOADGEN_SCHED must be empty or batch" >&2; exit 1 ;;
-esac
+# shellcheck source=benches/echo-lib.sh
+source benches/echo-lib.sh
+raise_fd_limit "$need_fds"
 
 server_cmd() {
     case "${1%%:*}" in
