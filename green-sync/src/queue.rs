@@ -203,15 +203,22 @@ impl<T, O: Order<T>> State<T, O> {
         }
     }
 
+    /// Takes the first blocked putter's item and hands the putter its
+    /// success; returns the item and the putter to wake.
+    #[inline(always)]
+    fn take_from_putter(&mut self) -> Option<(T, Wake)> {
+        let (p, item) = self.putters.pop_front()?;
+        self.unfinished += 1;
+        Some((item, self.putters.hand(p, Ok(()))))
+    }
+
     /// Takes the next item if there is one; refills from the first blocked
     /// `put` (which also serves a rendezvous queue). Returns the item and
     /// whom to wake.
     fn take_now(&mut self) -> Option<(T, Option<Wake>)> {
-        let Some((p, item)) = self.putters.pop_front() else {
+        let Some((item, refill)) = self.take_from_putter() else {
             return self.items.pop().map(|i| (i, None));
         };
-        self.unfinished += 1;
-        let refill = self.putters.hand(p, Ok(()));
         if self.items.len() == 0 {
             // A rendezvous (or an empty buffer): the putter's item is the
             // next one out whatever the order; skip the buffer.
@@ -531,10 +538,8 @@ impl<T, O: Order<T>> Queue<T, O> {
         }
         if st.items.len() == 0 {
             // A rendezvous (or an empty buffer) with a blocked putter: its
-            // item is the next one out. `take_now`'s first case, inline.
-            if let Some((p, item)) = st.putters.pop_front() {
-                st.unfinished += 1;
-                let wake = st.putters.hand(p, Ok(()));
+            // item is the next one out (`take_now`'s first case, inline).
+            if let Some((item, wake)) = st.take_from_putter() {
                 drop(st);
                 wake.wake();
                 return Ok(item);
