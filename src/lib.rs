@@ -15,7 +15,7 @@
 //!
 //! This crate only re-exports: the runtime (`green-runtime`), the
 //! synchronisation primitives (`green-sync`, as [`sync`]) and networking
-//! (`green-net`, as [`net`]).
+//! (`green-net`, as [`net`], with its I/O helpers as [`io`]).
 
 #![deny(missing_docs, missing_debug_implementations)]
 
@@ -31,4 +31,10 @@ pub use green_sync::{iwait, wait, Group, Pool};
 /// Green networking: drop-in replacements for `std::net`.
 pub mod net {
     pub use green_net::*;
+}
+
+/// Green I/O helpers beyond `std::io`: [`copy`](io::copy) for green
+/// sockets, which parks without holding a buffer.
+pub mod io {
+    pub use green_net::io::*;
 }

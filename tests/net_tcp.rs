@@ -10,18 +10,14 @@ use std::time::Duration;
 
 use green::net::{SocketAddr, TcpListener, TcpStream};
 
+mod util;
+use util::green_tcp_pair as pair;
+
 /// Safety net: a test that would hang fails instead (every green wait of
 /// the test's main context unwinds once this passes).
 fn bounded<T>(f: impl FnOnce() -> T) -> T {
     green::with_timeout(std::time::Duration::from_secs(120), f)
         .expect("the test did not finish within its safety deadline")
-}
-
-fn pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (s, _) = l.accept().unwrap();
-    (c, s)
 }
 
 fn pattern(seed: u8, len: usize) -> Vec<u8> {

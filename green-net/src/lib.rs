@@ -67,6 +67,8 @@
 #![warn(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 mod addr;
+pub mod io;
+mod pool;
 mod server;
 mod sock;
 mod tcp;

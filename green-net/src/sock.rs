@@ -165,6 +165,48 @@ impl<S: AsFd> Sock<S> {
         Ok(n)
     }
 
+    /// Waits until a read would not block, as a read would wait (the read
+    /// timeout applies and gives `WouldBlock`), without reading. In
+    /// non-blocking mode it never waits: `WouldBlock` if the socket is known
+    /// to be drained, `Ok` otherwise. Spends a unit of the fairness budget,
+    /// like every green operation.
+    pub(crate) fn wait_readable(&self) -> io::Result<()> {
+        if self.nonblocking.load(Ordering::Relaxed) {
+            return if self.reg.is_ready(Direction::Read) {
+                Ok(())
+            } else {
+                Err(io::Error::from(io::ErrorKind::WouldBlock))
+            };
+        }
+        green_runtime::consume_budget();
+        let t = self.read_timeout.load(Ordering::Relaxed);
+        if t == NO_TIMEOUT {
+            return self.reg.wait_event(Direction::Read, None);
+        }
+        let deadline = Instant::now().checked_add(Duration::from_nanos(t));
+        match self.reg.wait_event(Direction::Read, deadline) {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(timed_out()),
+            r => r,
+        }
+    }
+
+    /// One read attempt on a stream socket that never waits: `WouldBlock`
+    /// if nothing is there. Keeps the readiness bookkeeping of
+    /// [`read_stream`](Self::read_stream), short-read rule included, so a
+    /// following [`wait_readable`](Self::wait_readable) parks exactly when
+    /// a read would.
+    pub(crate) fn try_read_stream(
+        &self,
+        want: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let n = self.reg.try_io(Direction::Read, op)?;
+        if n > 0 && n < want && !self.nonblocking.load(Ordering::Relaxed) {
+            self.reg.clear_readiness(Direction::Read);
+        }
+        Ok(n)
+    }
+
     /// Inlined, with the rare modes out of line, so that between the
     /// user's `read`/`write` and the park there is one stack frame: at
     /// many connections every frame on that path is a cold cache line
@@ -314,6 +356,27 @@ macro_rules! stream_read_write {
             }
         }
 
+        impl $crate::io::TryRead for &$t {
+            fn readable(&mut self) -> io::Result<()> {
+                self.inner.wait_readable()
+            }
+
+            fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let s = &self.inner;
+                s.try_read_stream(buf.len(), || (&s.sock).read(buf))
+            }
+        }
+
+        impl $crate::io::TryRead for $t {
+            fn readable(&mut self) -> io::Result<()> {
+                self.inner.wait_readable()
+            }
+
+            fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                (&*self).try_read(buf)
+            }
+        }
+
         impl Read for $t {
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
                 (&*self).read(buf)
@@ -387,3 +450,29 @@ macro_rules! timeout_methods {
     };
 }
 pub(crate) use timeout_methods;
+
+/// `readable` and `try_read` as inherent methods of a green stream type
+/// (the names tokio uses), for an `impl` block of a type whose `inner` is
+/// a [`Sock`]; the same operations as its [`TryRead`](crate::io::TryRead)
+/// impl.
+macro_rules! try_read_methods {
+    () => {
+        /// Waits until a read would not block (data, EOF or an error is
+        /// there) without reading, parking only the calling greenlet. The
+        /// read timeout applies (`WouldBlock` when it expires); in
+        /// non-blocking mode it never waits and gives `WouldBlock` if the
+        /// socket is known to be drained.
+        pub fn readable(&self) -> io::Result<()> {
+            self.inner.wait_readable()
+        }
+
+        /// Reads what is there without waiting: `WouldBlock` if nothing
+        /// is, `Ok(0)` at EOF. After a `WouldBlock`, [`readable`](Self::readable)
+        /// waits for new data.
+        pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+            let s = &self.inner;
+            s.try_read_stream(buf.len(), || (&s.sock).read(buf))
+        }
+    };
+}
+pub(crate) use try_read_methods;

@@ -162,6 +162,8 @@ impl TcpStream {
 
     crate::sock::timeout_methods!();
 
+    crate::sock::try_read_methods!();
+
     /// Receives data without removing it from the queue; parks until some
     /// is there.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {

@@ -163,6 +163,8 @@ impl UnixStream {
 
     crate::sock::timeout_methods!();
 
+    crate::sock::try_read_methods!();
+
     /// With `true`, operations return `WouldBlock` instead of parking.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.inner.set_nonblocking(nonblocking);

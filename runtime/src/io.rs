@@ -324,11 +324,76 @@ impl Registration {
         }
     }
 
+    /// Runs `op` once, never parking: what a non-blocking socket would do,
+    /// with the bookkeeping of [`io`](Self::io). A `WouldBlock` registers
+    /// the descriptor (if not yet) and marks `dir` not ready, so the next
+    /// [`wait_ready`](Self::wait_ready) parks for the hub's event instead of
+    /// returning at once. `Interrupted` is retried.
+    #[inline]
+    pub fn try_io<R>(
+        &self,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        loop {
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(hub) = try_hub() {
+                        let k = self.bind(hub)?;
+                        set_ready(hub, k, dir, false);
+                    }
+                    return Err(e);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
+    /// True unless this thread's hub has seen `dir` drained (by a
+    /// `WouldBlock` or [`clear_readiness`](Self::clear_readiness)) with no
+    /// event since. A descriptor never registered here counts as ready:
+    /// only an attempt can tell.
+    #[inline]
+    pub fn is_ready(&self, dir: Direction) -> bool {
+        match try_hub() {
+            Some(hub) => self.key_on(hub).is_none_or(|k| is_ready(hub, k, dir)),
+            None => true,
+        }
+    }
+
     /// Parks until `dir` is ready (or the deadline passes), without trying
-    /// any operation first; for a non-blocking `connect` in progress.
+    /// any operation first; for a non-blocking `connect` in progress. A
+    /// descriptor not registered yet counts as ready (it is registered and
+    /// the call returns at once), so the caller's check comes first.
     pub fn wait_ready(&self, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
+        self.wait_ready_inner(dir, deadline, true)
+    }
+
+    /// [`wait_ready`](Self::wait_ready) for a caller with no check of its
+    /// own to make, such as a wait for data before choosing a buffer: a
+    /// descriptor not registered yet is registered and waited for. epoll
+    /// reports the state at registration as an edge, so one that is
+    /// already ready wakes the waiter on the hub's next poll.
+    pub fn wait_event(&self, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
+        self.wait_ready_inner(dir, deadline, false)
+    }
+
+    fn wait_ready_inner(
+        &self,
+        dir: Direction,
+        deadline: Option<Instant>,
+        assume_ready: bool,
+    ) -> io::Result<()> {
         let hub = hub();
-        let k = self.bind(hub)?;
+        let k = match self.key_on(hub) {
+            Some(k) => k,
+            None => {
+                let k = self.bind(hub)?;
+                set_ready(hub, k, dir, assume_ready);
+                k
+            }
+        };
         if !is_ready(hub, k, dir) {
             self.wait(hub, k, dir, deadline)?;
         }

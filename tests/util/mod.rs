@@ -179,6 +179,15 @@ pub fn tcp_pair() -> (TcpStream, TcpStream) {
     (a, b)
 }
 
+/// A connected pair of green TCP streams on 127.0.0.1 (client, server),
+/// in green's default blocking mode.
+pub fn green_tcp_pair() -> (green::net::TcpStream, green::net::TcpStream) {
+    let l = green::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let c = green::net::TcpStream::connect(l.local_addr().expect("local_addr")).expect("connect");
+    let (s, _) = l.accept().expect("accept");
+    (c, s)
+}
+
 // ---- /proc ----
 
 /// Number of mappings of this process (lines of `/proc/self/maps`).
