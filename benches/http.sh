@@ -35,7 +35,9 @@
 # seconds: wrk's unit), WARMUP (1; a wrk run before the measured one, 0 for
 # none), RUNS (3), DEPTH (16, the pipelining depth), CPU (1, the core),
 # GREEN_BIN (another build of the http_hello example to measure as green,
-# e.g. one of another commit; default the one built here).
+# e.g. one of another commit; default the one built here), GREEN_BASE_BIN
+# (a build to measure beside it as the server `green_base`, for an A/B
+# in one run).
 # The raw lines go to $CARGO_TARGET_DIR/http-results.txt (or target/).
 set -euo pipefail
 
@@ -98,6 +100,7 @@ EOF
 server_cmd() {
     case "$1" in
     green) echo "${GREEN_BIN:-$bin/examples/http_hello}" ;;
+    green_base) echo "${GREEN_BASE_BIN:?green_base needs GREEN_BASE_BIN}" ;;
     mio) echo "$bin/http_mio" ;;
     tokio) echo "$bin/http_tokio" ;;
     hyper) echo "$bin/http_hyper" ;;

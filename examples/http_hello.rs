@@ -17,9 +17,11 @@
 //! connection is closed, as is one that asks for `Connection: close` (or is
 //! HTTP/1.0 without `keep-alive`).
 
-use std::io::{self, Read, Write};
+use std::cell::Cell;
+use std::io::{self, BufRead, Write};
 use std::mem::MaybeUninit;
 
+use green::io::BufReader;
 use green::net::{StreamServer, TcpStream};
 
 const HELLO: &[u8] = b"HTTP/1.1 200 OK\r\nServer: green\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
@@ -82,24 +84,32 @@ fn parse(buf: &[u8]) -> Parsed {
     }
 }
 
+thread_local! {
+    /// The answers to one read's requests, shared by every connection of
+    /// the thread: filled, written and emptied before the next read, so it
+    /// stays one hot buffer instead of one per connection.
+    static OUT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
 /// Serves one connection until the client closes it or asks to.
-fn serve(mut conn: TcpStream) -> io::Result<()> {
-    let mut buf = vec![0u8; 8 * 1024];
-    let mut filled = 0;
-    let mut out = Vec::with_capacity(8 * 1024);
+///
+/// The request bytes go through `green::io::BufReader`, which holds a
+/// pooled buffer only while a request is incomplete: a connection waiting
+/// for its next request holds no buffer at all.
+fn serve(conn: TcpStream) -> io::Result<()> {
+    let mut requests = BufReader::new(&conn);
     loop {
-        if filled == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
-        let n = conn.read(&mut buf[filled..])?;
-        if n == 0 {
+        if requests.fill_more()? == 0 {
             return Ok(()); // the client closed
         }
-        filled += n;
+        // A greenlet whose write parked still holds the shared buffer; the
+        // others meanwhile get a new one.
+        let mut out = OUT.take();
         let mut start = 0;
         let mut close = false;
-        while start < filled {
-            match parse(&buf[start..filled]) {
+        let buf = requests.buffer();
+        while start < buf.len() {
+            match parse(&buf[start..]) {
                 Parsed::Request { len, keep_alive } => {
                     out.extend_from_slice(HELLO);
                     start += len;
@@ -116,15 +126,18 @@ fn serve(mut conn: TcpStream) -> io::Result<()> {
                 }
             }
         }
-        if !out.is_empty() {
-            conn.write_all(&out)?;
-            out.clear();
-        }
+        requests.consume(start);
+        let written = if out.is_empty() {
+            Ok(())
+        } else {
+            (&conn).write_all(&out)
+        };
+        out.clear();
+        OUT.set(out);
+        written?;
         if close {
             return Ok(());
         }
-        buf.copy_within(start..filled, 0);
-        filled -= start;
     }
 }
 

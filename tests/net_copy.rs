@@ -188,6 +188,46 @@ fn non_blocking_reader_gives_would_block_instead_of_parking() {
     });
 }
 
+/// A non-blocking socket driven from a plain thread, which never lets a
+/// hub poll: `copy` gives `WouldBlock` when nothing is there (it must not
+/// spin), and a later call finds data that arrived meanwhile.
+#[test]
+fn non_blocking_copy_on_a_thread_without_a_hub_sees_new_data() {
+    let _net = util::SafetyNet::new("non-blocking copy without a hub", util::HARD_LIMIT);
+    let (c, s) = std::thread::spawn(|| {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        (c, s)
+    })
+    .join()
+    .unwrap();
+    std::thread::spawn(move || {
+        let mut c = c;
+        let s = TcpStream::from_std(s).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let mut out = Vec::new();
+        let e = green::io::copy(&mut &s, &mut out).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::WouldBlock);
+        assert!(out.is_empty());
+        c.write_all(b"data").unwrap();
+        // The kernel has the bytes once loopback delivered them: retry with
+        // a plain thread sleep, as a non-blocking user would, up to a bound.
+        for _ in 0..10_000 {
+            match green::io::copy(&mut &s, &mut out) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock && out.is_empty() => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                r => panic!("unexpected {r:?}"),
+            }
+        }
+        assert_eq!(out, b"data");
+    })
+    .join()
+    .unwrap();
+}
+
 /// `try_read` never waits; `readable` waits for data without consuming
 /// it, and for EOF.
 #[test]

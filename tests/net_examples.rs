@@ -431,6 +431,29 @@ fn read_hellos(c: &TcpStream, n: usize) -> Vec<u8> {
     got
 }
 
+/// A request head larger than the example's pooled read buffer (8 KiB)
+/// is answered; one past its 64 KiB limit gets 400 and a close.
+#[test]
+fn http_hello_example_takes_large_heads_up_to_its_limit() {
+    bounded(|| {
+        let ex = Running::start("http_hello", &["127.0.0.1:0"]);
+        let addr = ex.listening_on();
+        let c = TcpStream::connect(addr).unwrap();
+        let big = format!("GET / HTTP/1.1\r\nX-Filler: {}\r\n\r\n", "f".repeat(20_000));
+        (&c).write_all(big.as_bytes()).unwrap();
+        read_hellos(&c, 1);
+        let huge = format!("GET / HTTP/1.1\r\nX-Filler: {}\r\n\r\n", "f".repeat(70_000));
+        let w = c.try_clone().unwrap();
+        // Written from its own greenlet: the server stops reading at its
+        // limit, so the rest of the head may never be taken.
+        let writer = green::spawn(move || drop((&w).write_all(huge.as_bytes())));
+        let mut answer = String::new();
+        let _ = (&c).read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+        writer.join().unwrap();
+    })
+}
+
 #[test]
 fn http_hello_example_answers_keep_alive_and_pipelined_requests() {
     bounded(|| {

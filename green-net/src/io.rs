@@ -1,9 +1,12 @@
-//! Green I/O helpers beyond `std::io`: [`copy`], which parks without
-//! holding a buffer, and the [`TryRead`] trait it is built on.
+//! Green I/O helpers beyond `std::io`: [`copy`] and [`BufReader`], which
+//! park without holding a buffer, and the [`TryRead`] trait they are built
+//! on.
 
 use std::io::{self, Write};
 
 use crate::pool::PooledBuf;
+
+pub use crate::bufreader::BufReader;
 
 /// A reader that can wait for data without reading it, then read without
 /// waiting: what a green stream socket offers besides `Read`.
@@ -16,11 +19,15 @@ pub trait TryRead {
     /// Waits until a read would not block (data, EOF or an error is
     /// there), parking only the calling greenlet. The read timeout applies
     /// and gives `WouldBlock`, as it does for `read`. In non-blocking mode it
-    /// never waits: `WouldBlock` if the socket is known to be drained.
+    /// never waits: `WouldBlock` if nothing is there now.
     fn readable(&mut self) -> io::Result<()>;
 
     /// Reads what is there without waiting, as a read on a non-blocking
     /// socket would: `WouldBlock` if nothing is, `Ok(0)` at EOF.
+    ///
+    /// `buf` may be a pooled buffer that still holds bytes of an earlier
+    /// read (of any connection of the thread): an implementation writes
+    /// into it and returns how much it wrote, as `Read::read` must.
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
 }
 

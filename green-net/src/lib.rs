@@ -67,6 +67,7 @@
 #![warn(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 mod addr;
+mod bufreader;
 pub mod io;
 mod pool;
 mod server;

@@ -1,5 +1,5 @@
-//! The per-thread pool of I/O buffers that [`copy`](crate::io::copy) reads
-//! into.
+//! The per-thread pool of I/O buffers that [`copy`](crate::io::copy) and
+//! [`BufReader`](crate::io::BufReader) read into.
 //!
 //! A greenlet parked in a read holds no buffer: it takes one from the pool
 //! only once the socket is readable and gives it back before it parks
@@ -43,10 +43,27 @@ impl PooledBuf {
     }
 }
 
+impl PooledBuf {
+    /// Replaces the buffer by one twice as large holding the same bytes,
+    /// for a message larger than a pooled buffer. The larger buffer is
+    /// freed, not pooled, when dropped.
+    pub(crate) fn grow(&mut self) {
+        let mut bigger = vec![0; self.buf.len().saturating_mul(2)].into_boxed_slice();
+        bigger[..self.buf.len()].copy_from_slice(&self.buf);
+        // The old buffer goes back to the pool through a temporary guard.
+        drop(PooledBuf {
+            buf: std::mem::replace(&mut self.buf, bigger),
+        });
+    }
+}
+
 impl Drop for PooledBuf {
     #[inline]
     fn drop(&mut self) {
         let buf = std::mem::take(&mut self.buf);
+        if buf.len() != BUF_SIZE {
+            return; // grown for one large message: not worth keeping
+        }
         // During thread teardown the pool may be gone: the buffer is freed.
         let _ = SPARE.try_with(|s| {
             if let Ok(mut s) = s.try_borrow_mut() {
@@ -88,6 +105,22 @@ mod tests {
         drop(b);
         // b went back last, so it comes out first.
         assert_eq!(PooledBuf::take().as_ptr(), pb);
+    }
+
+    #[test]
+    fn grown_buffer_keeps_its_bytes_and_is_not_pooled() {
+        let mut a = PooledBuf::take();
+        a[..3].copy_from_slice(b"abc");
+        let old = a.as_ptr();
+        a.grow();
+        assert_eq!(a.len(), 2 * BUF_SIZE);
+        assert_eq!(&a[..3], b"abc");
+        // The small one went back to the pool; the large one will not.
+        let b = PooledBuf::take();
+        assert_eq!(b.as_ptr(), old);
+        let before = SPARE.with(|s| s.borrow().len());
+        drop(a);
+        assert_eq!(SPARE.with(|s| s.borrow().len()), before);
     }
 
     #[test]

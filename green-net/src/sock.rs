@@ -167,16 +167,14 @@ impl<S: AsFd> Sock<S> {
 
     /// Waits until a read would not block, as a read would wait (the read
     /// timeout applies and gives `WouldBlock`), without reading. In
-    /// non-blocking mode it never waits: `WouldBlock` if the socket is known
-    /// to be drained, `Ok` otherwise. Spends a unit of the fairness budget,
-    /// like every green operation.
+    /// non-blocking mode it never waits: it asks the kernel (`poll` with a
+    /// zero timeout) and gives `WouldBlock` if nothing is there. The hub's
+    /// cached readiness cannot answer that: a non-blocking user may never
+    /// let the hub poll, or have no hub at all. Spends a unit of the
+    /// fairness budget, like every green operation.
     pub(crate) fn wait_readable(&self) -> io::Result<()> {
         if self.nonblocking.load(Ordering::Relaxed) {
-            return if self.reg.is_ready(Direction::Read) {
-                Ok(())
-            } else {
-                Err(io::Error::from(io::ErrorKind::WouldBlock))
-            };
+            return poll_readable_now(self.reg.fd());
         }
         green_runtime::consume_budget();
         let t = self.read_timeout.load(Ordering::Relaxed);
@@ -274,6 +272,34 @@ impl<S: AsFd> Sock<S> {
     /// True if the user asked for non-blocking mode.
     pub(crate) fn is_nonblocking(&self) -> bool {
         self.nonblocking.load(Ordering::Relaxed)
+    }
+}
+
+/// `Ok` if a read on `fd` would not block now (data, EOF, an error),
+/// `WouldBlock` otherwise; never waits.
+#[cold]
+fn poll_readable_now(fd: std::os::fd::RawFd) -> io::Result<()> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN | libc::POLLRDHUP,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `p` is one valid, initialised pollfd that outlives the
+        // call; a zero timeout means the call does not block.
+        let r = unsafe { libc::poll(&mut p, 1, 0) };
+        if r >= 0 {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    if p.revents != 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from(io::ErrorKind::WouldBlock))
     }
 }
 
@@ -460,8 +486,8 @@ macro_rules! try_read_methods {
         /// Waits until a read would not block (data, EOF or an error is
         /// there) without reading, parking only the calling greenlet. The
         /// read timeout applies (`WouldBlock` when it expires); in
-        /// non-blocking mode it never waits and gives `WouldBlock` if the
-        /// socket is known to be drained.
+        /// non-blocking mode it never waits and gives `WouldBlock` if
+        /// nothing is there now.
         pub fn readable(&self) -> io::Result<()> {
             self.inner.wait_readable()
         }

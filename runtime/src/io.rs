@@ -350,18 +350,6 @@ impl Registration {
         }
     }
 
-    /// True unless this thread's hub has seen `dir` drained (by a
-    /// `WouldBlock` or [`clear_readiness`](Self::clear_readiness)) with no
-    /// event since. A descriptor never registered here counts as ready:
-    /// only an attempt can tell.
-    #[inline]
-    pub fn is_ready(&self, dir: Direction) -> bool {
-        match try_hub() {
-            Some(hub) => self.key_on(hub).is_none_or(|k| is_ready(hub, k, dir)),
-            None => true,
-        }
-    }
-
     /// Parks until `dir` is ready (or the deadline passes), without trying
     /// any operation first; for a non-blocking `connect` in progress. A
     /// descriptor not registered yet counts as ready (it is registered and
