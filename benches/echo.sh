@@ -98,7 +98,7 @@ done
 
 echo
 echo "echo: $runs runs of ${secs} s (after ${warmup} s warm-up); rt/s min / median / max;"
-echo "latency, server CPU and involuntary switches (preemptions) per round trip: medians;"
+echo "latency, server CPU (all, and its user part) and involuntary switches (preemptions) per round trip: medians;"
 echo "ratios: median of figure / mio's figure in the same run${LOADGEN_SCHED:+; load generator: SCHED_${LOADGEN_SCHED^^}}"
 awk '
 function sort(a, n,   i, j, t) { for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t } }
@@ -114,20 +114,23 @@ function med(a, n) { sort(a, n); return n ? a[int((n + 1) / 2)] : "nan" }
     r = f["run"]
     rt[key, s, r] = f["rt_per_s"]; p50[key, s, r] = f["p50_us"]; p99[key, s, r] = f["p99_us"]
     cpu[key, s, r] = f["server_cpu_us_per_rt"]
+    usr[key, s, r] = ("server_user_us_per_rt" in f) ? f["server_user_us_per_rt"] : "-"
     nv[key, s, r] = ("server_nvcsw_per_rt" in f) ? f["server_nvcsw_per_rt"] : "-"
     if (r > nr) nr = r
 }
 END {
-    printf "%-5s %6s %6s %-14s %9s %9s %9s %6s %8s %8s %8s %6s %8s\n", "mode", "C", "B", "server", "rt/s min", "median", "max", "xmio", "p50 us", "p99 us", "cpu us", "xmio", "preempt"
+    printf "%-5s %6s %6s %-14s %9s %9s %9s %6s %8s %8s %8s %6s %8s %6s %8s\n", "mode", "C", "B", "server", "rt/s min", "median", "max", "xmio", "p50 us", "p99 us", "cpu us", "xmio", "user us", "xmio", "preempt"
     for (k = 1; k <= nk; k++) {
         key = keys[k]; split(key, kp, SUBSEP)
         for (j = 1; j <= ns; j++) {
-            s = srv[j]; n = 0; m = 0; q = 0; v = 0; delete xs; delete rr; delete a50; delete a99; delete ac; delete rc; delete an
+            s = srv[j]; n = 0; m = 0; q = 0; v = 0; u = 0; mu = 0; delete xs; delete rr; delete a50; delete a99; delete ac; delete rc; delete an; delete au; delete ru
             for (r = 1; r <= nr; r++) {
                 if (!((key, s, r) in rt)) continue
                 xs[++n] = rt[key, s, r]; a50[n] = p50[key, s, r]; a99[n] = p99[key, s, r]
                 if (cpu[key, s, r] != "-") ac[++q] = cpu[key, s, r]
                 if (nv[key, s, r] != "-") an[++v] = nv[key, s, r]
+                if (usr[key, s, r] != "-") au[++u] = usr[key, s, r]
+                if (usr[key, s, r] != "-" && ((key, "mio", r) in usr) && usr[key, "mio", r] > 0) ru[++mu] = usr[key, s, r] / usr[key, "mio", r]
                 if ((key, "mio", r) in rt && rt[key, "mio", r] > 0) {
                     rr[++m] = rt[key, s, r] / rt[key, "mio", r]
                     if (cpu[key, s, r] != "-" && cpu[key, "mio", r] > 0) rc[m] = cpu[key, s, r] / cpu[key, "mio", r]
@@ -135,7 +138,7 @@ END {
             }
             if (!n) continue
             sort(xs, n)
-            printf "%-5s %6s %6s %-14s %9.0f %9.0f %9.0f %6.2f %8.1f %8.1f %8.3f %6.2f %8s\n", kp[1], kp[2], kp[3], s, xs[1], xs[int((n + 1) / 2)], xs[n], med(rr, m), med(a50, n), med(a99, n), med(ac, q), med(rc, m), v ? sprintf("%.3f", med(an, v)) : "-"
+            printf "%-5s %6s %6s %-14s %9.0f %9.0f %9.0f %6.2f %8.1f %8.1f %8.3f %6.2f %8s %6s %8s\n", kp[1], kp[2], kp[3], s, xs[1], xs[int((n + 1) / 2)], xs[n], med(rr, m), med(a50, n), med(a99, n), med(ac, q), med(rc, m), u ? sprintf("%.3f", med(au, u)) : "-", mu ? sprintf("%.2f", med(ru, mu)) : "-", v ? sprintf("%.3f", med(an, v)) : "-"
         }
     }
 }' "$results"

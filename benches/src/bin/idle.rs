@@ -5,14 +5,16 @@
 //! ```text
 //! idle green|tokio|may sleep N    # N threads of execution sleeping an hour
 //! idle green|tokio|may conns N    # N idle connections, one handler each
+//! idle green_std conns N          # green with std::io::copy
 //! ```
 //!
 //! `sleep`: spawns `N` detached sleepers that each bump a counter and
 //! sleep, waits until all have run, and reports the growth of `VmRSS`
 //! per sleeper and the time from the first spawn until the last one ran.
 //!
-//! `conns`: serves the echo benchmark's handler (green: `io::copy` on
-//! `&TcpStream`, std's 8 KiB buffer on the greenlet's stack; tokio: a read
+//! `conns`: serves the echo benchmark's handler (green: `green::io::copy`
+//! on `&TcpStream`, which parks holding no buffer; `green_std`:
+//! `std::io::copy`, std's 8 KiB buffer on the greenlet's stack; tokio: a read
 //! loop with an 8 KiB `Vec`; may: the same loop with an 8 KiB array on the
 //! coroutine's stack) on 127.0.0.1 while a child process opens `N`
 //! connections and holds them silent. When every handler
@@ -99,13 +101,18 @@ fn green_sleep(count: usize) {
     report("green", "sleep", count, before, rss(), secs);
 }
 
-fn green_conns(count: usize) -> io::Result<()> {
+/// `std_copy`: the handler uses `std::io::copy` instead of green's.
+fn green_conns(count: usize, std_copy: bool) -> io::Result<()> {
     let started = Arc::new(AtomicUsize::new(0));
     let s = started.clone();
     let server =
         green_net::StreamServer::bind("127.0.0.1:0", move |conn: green_net::TcpStream, _| {
             s.fetch_add(1, Ordering::Relaxed);
-            io::copy(&mut &conn, &mut &conn).map(drop)
+            if std_copy {
+                io::copy(&mut &conn, &mut &conn).map(drop)
+            } else {
+                green_net::io::copy(&mut &conn, &mut &conn).map(drop)
+            }
         })?;
     let addr = server.local_addr()?;
     let handle = server.start()?;
@@ -132,7 +139,13 @@ fn green_conns(count: usize) -> io::Result<()> {
     let secs = t0.elapsed().as_secs_f64();
     green_runtime::sleep(SETTLE);
     drop(handle);
-    finish("green", count, before, secs, child)
+    finish(
+        if std_copy { "green_std" } else { "green" },
+        count,
+        before,
+        secs,
+        child,
+    )
 }
 
 fn tokio_sleep(count: usize) {
@@ -273,7 +286,7 @@ fn main() -> io::Result<()> {
     let usage = || {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            "usage: idle green|tokio|may sleep|conns N",
+            "usage: idle green|tokio|may sleep|conns N, or idle green_std conns N",
         )
     };
     let [peer, what, n] = args.as_slice() else {
@@ -288,7 +301,8 @@ fn main() -> io::Result<()> {
     }
     match (peer.as_str(), what.as_str()) {
         ("green", "sleep") => green_sleep(count),
-        ("green", "conns") => green_conns(count)?,
+        ("green", "conns") => green_conns(count, false)?,
+        ("green_std", "conns") => green_conns(count, true)?,
         ("tokio", "sleep") => tokio_sleep(count),
         ("tokio", "conns") => tokio_conns(count)?,
         ("may", "sleep") => may_sleep(count),

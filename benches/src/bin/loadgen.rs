@@ -114,8 +114,10 @@ fn pin_to(cpu: usize) -> io::Result<()> {
     }
 }
 
-/// `utime + stime` of process `pid` (all its threads), in nanoseconds.
-fn cpu_ns(pid: u32) -> io::Result<u64> {
+/// `(utime, utime + stime)` of process `pid` (all its threads), in
+/// nanoseconds. The kernel splits user from system time by where each
+/// tick found the process, so the user part is a sampled estimate.
+fn cpu_ns(pid: u32) -> io::Result<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name (field 2) is in parentheses and may hold spaces:
     // count fields from the last ')'. After it, field 3 (state) is index
@@ -131,11 +133,12 @@ fn cpu_ns(pid: u32) -> io::Result<u64> {
             .and_then(|f| f.parse().ok())
             .ok_or_else(|| io::Error::new(ErrorKind::InvalidData, "bad /proc/PID/stat"))
     };
-    let total = ticks(11)? + ticks(12)?;
+    let user = ticks(11)?;
+    let total = user + ticks(12)?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let hz = if hz > 0 { hz as u64 } else { 100 };
-    Ok(total * 1_000_000_000 / hz)
+    Ok((user * 1_000_000_000 / hz, total * 1_000_000_000 / hz))
 }
 
 /// Context switches of process `pid` (all its threads): voluntary (it
@@ -349,11 +352,11 @@ fn main() -> io::Result<()> {
         let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
         lat[i] as f64 / 1000.0
     };
-    let cpu = match (cpu0, cpu1) {
-        (Some(a), Some(b)) if rounds > 0 => {
-            format!("{:.3}", (b - a) as f64 / rounds as f64 / 1000.0)
-        }
-        _ => "-".into(),
+    let per_rt =
+        |a: u64, b: u64| format!("{:.3}", b.saturating_sub(a) as f64 / rounds as f64 / 1000.0);
+    let (cpu, user) = match (cpu0, cpu1) {
+        (Some(a), Some(b)) if rounds > 0 => (per_rt(a.1, b.1), per_rt(a.0, b.0)),
+        _ => ("-".into(), "-".into()),
     };
     let (vcsw, nvcsw) = match (ctx0, ctx1) {
         (Some(a), Some(b)) if rounds > 0 => (
@@ -364,7 +367,7 @@ fn main() -> io::Result<()> {
     };
     println!(
         "conns={} size={} secs={:.2} rounds={} rt_per_s={:.0} p50_us={:.1} p99_us={:.1} server_cpu_us_per_rt={} \
-         server_vcsw_per_rt={} server_nvcsw_per_rt={}",
+         server_user_us_per_rt={} server_vcsw_per_rt={} server_nvcsw_per_rt={}",
         args.conns,
         args.size,
         window,
@@ -373,6 +376,7 @@ fn main() -> io::Result<()> {
         pct(0.50),
         pct(0.99),
         cpu,
+        user,
         vcsw,
         nvcsw,
     );
