@@ -287,9 +287,9 @@ fn killed_copies_do_not_disturb_the_others() {
         // One victim echoes into a client that never reads, so its write
         // parks with the buffer in hand.
         let (stuck_client, stuck_server) = pair();
-        victims.push(green::spawn(move || {
-            green::io::copy(&mut &stuck_server, &mut &stuck_server)
-        }));
+        let stuck = green::spawn(move || green::io::copy(&mut &stuck_server, &mut &stuck_server));
+        let stuck_id = stuck.id();
+        victims.push(stuck);
         let flood = green::spawn(move || {
             let chunk = vec![1u8; 64 << 10];
             // Ends with an error once the server side is gone.
@@ -297,7 +297,16 @@ fn killed_copies_do_not_disturb_the_others() {
         });
         let (live_client, live_server) = pair();
         let live = green::spawn(move || green::io::copy(&mut &live_server, &mut &live_server));
-        green::sleep(Duration::from_millis(50));
+        // Until the echo into the unread client has filled both socket
+        // buffers and its write parked, holding the pooled buffer.
+        util::settle(|| {
+            green::dump().iter().any(|g| {
+                g.id == stuck_id
+                    && g.waiting_on
+                        .as_deref()
+                        .is_some_and(|w| w.starts_with("writable"))
+            })
+        });
         for v in &victims {
             v.kill_handle().kill();
         }
