@@ -20,6 +20,8 @@
 #   SERVERS="mio green" MODES=same bash benches/echo.sh
 #   SERVERS="mio tokio_ct:multi" ...              # NAME:ARG passes ARG to the server
 #   LOADGEN_SCHED=batch ...                       # the load generator as SCHED_BATCH
+#   GREEN_BASE_BIN=/tmp/echo_green SERVERS="mio green green_base" ...
+#                                                 # A/B: another build as green_base
 #
 # LOADGEN_SCHED=batch runs the load generator under `chrt -b 0`: its
 # wake-ups then never preempt the server (the kernel skips wake-up
@@ -54,6 +56,7 @@ server_cmd() {
     case "${1%%:*}" in
     mio) echo "$bin/echo_mio" ;;
     green) echo "$bin/echo_green" ;;
+    green_base) echo "${GREEN_BASE_BIN:?green_base needs GREEN_BASE_BIN}" ;;
     tokio_ct) echo "$bin/echo_tokio" ;;
     tokio_mt) echo "$bin/echo_tokio" ;;
     may) echo "$bin/echo_may" ;;

@@ -70,8 +70,8 @@ fn reads_of_any_size_return_the_stream_in_order() {
 fn fill_more_appends_and_grows_past_the_pooled_size() {
     bounded(|| {
         let (c, s) = pair();
-        let message: Vec<u8> = (0..20_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-        let writer = send_in_pieces(c, message.clone(), 3_000);
+        let message: Vec<u8> = (0..150_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let writer = send_in_pieces(c, message.clone(), 30_000);
         let mut r = BufReader::new(&s);
         assert!(r.buffer().is_empty());
         while r.buffer().len() < message.len() {
@@ -79,8 +79,8 @@ fn fill_more_appends_and_grows_past_the_pooled_size() {
         }
         assert!(r.buffer() == &message[..]);
         assert!(r.capacity() >= message.len());
-        r.consume(19_990);
-        assert_eq!(r.buffer(), &message[19_990..]);
+        r.consume(149_990);
+        assert_eq!(r.buffer(), &message[149_990..]);
         r.consume(10);
         assert!(r.buffer().is_empty());
         assert_eq!(r.fill_more().unwrap(), 0, "EOF");

@@ -431,8 +431,8 @@ fn read_hellos(c: &TcpStream, n: usize) -> Vec<u8> {
     got
 }
 
-/// A request head larger than the example's pooled read buffer (8 KiB)
-/// is answered; one past its 64 KiB limit gets 400 and a close.
+/// A request head that takes many reads is answered; one past the
+/// example's 64 KiB limit gets 400 and a close.
 #[test]
 fn http_hello_example_takes_large_heads_up_to_its_limit() {
     bounded(|| {

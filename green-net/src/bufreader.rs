@@ -80,7 +80,7 @@ impl<R> BufReader<R> {
         }
     }
 
-    /// Size of the buffer data is read into: a pooled buffer's 8 KiB, or
+    /// Size of the buffer data is read into: a pooled buffer's 64 KiB, or
     /// more after [`fill_more`](Self::fill_more) grew it.
     pub fn capacity(&self) -> usize {
         self.buf.as_ref().map_or(BUF_SIZE, |b| b.len())

@@ -11,13 +11,19 @@
 use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
 
-/// Size of a pooled buffer: std's `io::copy` buffer size.
-pub(crate) const BUF_SIZE: usize = 8 * 1024;
+/// Size of a pooled buffer. A buffer per connection is kept small because
+/// there are as many as connections; a pooled one is shared by all of
+/// them, so it can be as large as one read can usefully fill: a 16 KiB
+/// message then arrives in one read that comes back short (so the
+/// `EAGAIN` read is skipped) and leaves in one write, where 8 KiB would
+/// take two of each and an `EAGAIN` read (measured in
+/// `docs/PERFORMANCE.md`).
+pub(crate) const BUF_SIZE: usize = 64 * 1024;
 
-/// Buffers kept for reuse per thread; more than this many given back at
-/// once (greenlets that all blocked in a write while holding one) are
-/// freed, so a burst does not pin its memory for ever.
-const MAX_SPARE: usize = 64;
+/// Buffers kept for reuse per thread (1 MiB); more than this many given
+/// back at once (greenlets that all blocked in a write while holding one)
+/// are freed, so a burst does not pin its memory for ever.
+const MAX_SPARE: usize = 16;
 
 thread_local! {
     static SPARE: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };

@@ -1,7 +1,7 @@
 //! Echo server on green: the code of `examples/echo.rs` (one greenlet per
 //! connection from `StreamServer`, `green::io::copy` from the stream to
 //! itself through `&TcpStream`, which waits for data holding no buffer and
-//! borrows a pooled 8 KiB one to move it), plus `TCP_NODELAY`, which every
+//! borrows a pooled 64 KiB one to move it), plus `TCP_NODELAY`, which every
 //! echo server of the benchmark sets: without it a 16 KiB message echoed in
 //! two 8 KiB writes waits for the client's delayed ACK (40 ms) before its
 //! second half goes out.

@@ -1,13 +1,18 @@
 //! The floor of the echo benchmark: a hand-written single-threaded mio
 //! loop. Every socket is registered once for readable and writable
-//! (edge-triggered, never re-armed); on an event the loop reads with an
-//! 8 KiB buffer (the size of std's `io::copy` buffer that the green server
-//! uses) until `WouldBlock` and writes each chunk straight back. A write
-//! that does not complete keeps its rest and stops reading until the
-//! socket is writable again.
+//! (edge-triggered, never re-armed); on an event the loop reads with one
+//! buffer shared by every connection until `WouldBlock` and writes each
+//! chunk straight back. A write that does not complete keeps its rest and
+//! stops reading until the socket is writable again.
+//!
+//! The buffer is 64 KiB, the size of the pooled buffer the green server's
+//! `green::io::copy` reads into, so the floor makes the same reads and
+//! writes; until session 5 both read 8 KiB (std's `io::copy` size), which
+//! the second argument restores.
 //!
 //! ```text
 //! echo_mio 127.0.0.1:0        # prints `listening on ADDR`
+//! echo_mio 127.0.0.1:0 8192   # the same with an 8 KiB buffer
 //! ```
 
 use std::io::{self, ErrorKind, Read, Write};
@@ -70,9 +75,17 @@ fn service(conn: &mut Conn, buf: &mut [u8]) -> io::Result<bool> {
 }
 
 fn main() -> io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:7000".into());
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:7000".into());
+    let buf_size: usize = match args.next() {
+        None => 64 * 1024,
+        Some(n) => n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+            io::Error::new(
+                ErrorKind::InvalidInput,
+                "buffer size: a positive number of bytes",
+            )
+        })?,
+    };
     let addr = addr
         .parse()
         .map_err(|e| io::Error::new(ErrorKind::InvalidInput, e))?;
@@ -86,7 +99,7 @@ fn main() -> io::Result<()> {
     let mut conns: Vec<Option<Conn>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut events = Events::with_capacity(1024);
-    let mut buf = vec![0u8; 8192];
+    let mut buf = vec![0u8; buf_size];
     loop {
         match poll.poll(&mut events, None) {
             Ok(()) => {}
