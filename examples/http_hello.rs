@@ -12,7 +12,8 @@
 //!
 //! Pipelining: every complete request in what one read returned is
 //! answered, and all the answers go out in one write. A request with a body
-//! (`Content-Length`) has the body skipped; `Transfer-Encoding` is not
+//! (`Content-Length`, up to 1 MiB, else `413` and the connection closed)
+//! has the body skipped once it is all there; `Transfer-Encoding` is not
 //! supported and gets `501`. A malformed request gets `400` and the
 //! connection is closed, as is one that asks for `Connection: close` (or is
 //! HTTP/1.0 without `keep-alive`).
@@ -29,10 +30,16 @@ const BAD_REQUEST: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 const NOT_IMPLEMENTED: &[u8] =
     b"HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+const TOO_LARGE: &[u8] =
+    b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 /// Most headers a request may carry.
 const MAX_HEADERS: usize = 32;
 /// Largest request head accepted before answering 400.
 const MAX_HEAD: usize = 64 * 1024;
+/// Largest request body accepted (it is buffered whole, then skipped)
+/// before answering 413: a `Content-Length` is the client's word, and the
+/// reader's buffer grows to hold it.
+const MAX_BODY: usize = 1024 * 1024;
 
 /// What one parsed request asks of the connection.
 enum Parsed {
@@ -70,7 +77,8 @@ fn parse(buf: &[u8]) -> Parsed {
                 .ok()
                 .and_then(|v| v.trim().parse().ok())
             {
-                Some(n) => body = n,
+                Some(n) if n <= MAX_BODY => body = n,
+                Some(_) => return Parsed::Reject(TOO_LARGE),
                 None => return Parsed::Reject(BAD_REQUEST),
             }
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {

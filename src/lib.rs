@@ -33,9 +33,9 @@ pub mod net {
     pub use green_net::*;
 }
 
-/// Green I/O helpers beyond `std::io`: [`copy`](io::copy) and
-/// [`BufReader`](io::BufReader) for green sockets, which park without
-/// holding a buffer.
+/// Green I/O helpers beyond `std::io`: [`copy`](io::copy), which parks
+/// without holding a buffer, and [`BufReader`](io::BufReader), which holds
+/// one only while it has unread bytes.
 pub mod io {
     pub use green_net::io::*;
 }

@@ -89,6 +89,28 @@ fn fill_more_appends_and_grows_past_the_pooled_size() {
     });
 }
 
+/// Consumed bytes are dropped from the front when more arrive: what is
+/// left and what came after it read as one slice.
+#[test]
+fn fill_more_moves_the_unconsumed_rest_to_the_front() {
+    bounded(|| {
+        let (c, s) = pair();
+        let mut r = BufReader::new(&s);
+        (&c).write_all(b"abcdef").unwrap();
+        while r.buffer().len() < 6 {
+            assert!(r.fill_more().unwrap() > 0);
+        }
+        r.consume(4);
+        assert_eq!(r.buffer(), b"ef");
+        (&c).write_all(b"ghij").unwrap();
+        while r.buffer().len() < 6 {
+            assert!(r.fill_more().unwrap() > 0);
+        }
+        assert_eq!(r.buffer(), b"efghij");
+        assert_eq!(r.capacity(), 8 * 1024, "no growth for a small message");
+    });
+}
+
 /// After reading a header line, `copy` moves the rest: the bytes already
 /// buffered come first.
 #[test]

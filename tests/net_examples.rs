@@ -451,6 +451,24 @@ fn http_hello_example_takes_large_heads_up_to_its_limit() {
         let _ = (&c).read_to_string(&mut answer);
         assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
         writer.join().unwrap();
+        // A head of exactly the limit is still answered.
+        let c = TcpStream::connect(addr).unwrap();
+        let frame = "GET / HTTP/1.1\r\nX-Filler: \r\n\r\n".len();
+        let exact = format!(
+            "GET / HTTP/1.1\r\nX-Filler: {}\r\n\r\n",
+            "f".repeat(65_536 - frame)
+        );
+        assert_eq!(exact.len(), 65_536);
+        (&c).write_all(exact.as_bytes()).unwrap();
+        read_hellos(&c, 1);
+        // A body larger than the example buffers is refused before it is
+        // read, whatever `Content-Length` claims.
+        let c = TcpStream::connect(addr).unwrap();
+        (&c).write_all(b"POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\nabc")
+            .unwrap();
+        let mut answer = String::new();
+        let _ = (&c).read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer:?}");
     })
 }
 

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::io::{self, BufRead, Read};
 
-use crate::io::TryRead;
-use crate::pool::{PooledBuf, BUF_SIZE};
+use crate::io::{overlong_read, TryRead};
+use crate::pool::{PooledBuf, READ_BUF};
 
 /// Adds buffering to a green socket: [`std::io::BufReader`] whose buffer
 /// is borrowed from a per-thread pool only while it holds unread bytes.
@@ -80,10 +80,10 @@ impl<R> BufReader<R> {
         }
     }
 
-    /// Size of the buffer data is read into: a pooled buffer's 64 KiB, or
+    /// Size of the buffer data is read into: a pooled buffer's 8 KiB, or
     /// more after [`fill_more`](Self::fill_more) grew it.
     pub fn capacity(&self) -> usize {
-        self.buf.as_ref().map_or(BUF_SIZE, |b| b.len())
+        self.buf.as_ref().map_or(READ_BUF, |b| b.len())
     }
 
     /// Unwraps the reader. As with std, bytes still buffered are lost.
@@ -113,7 +113,7 @@ impl<R: TryRead> BufReader<R> {
             self.release_if_drained();
             self.inner.readable()?;
             let (pos, filled) = (self.pos, self.filled);
-            let buf = self.buf.get_or_insert_with(PooledBuf::take);
+            let buf = self.buf.get_or_insert_with(|| PooledBuf::take(READ_BUF));
             if pos > 0 {
                 buf.copy_within(pos..filled, 0);
                 self.filled -= pos;
@@ -122,7 +122,12 @@ impl<R: TryRead> BufReader<R> {
             if self.filled == buf.len() {
                 buf.grow();
             }
+            let room = buf.len() - self.filled;
             match self.inner.try_read(&mut buf[self.filled..]) {
+                Ok(n) if n > room => {
+                    self.release_if_drained();
+                    return Err(overlong_read());
+                }
                 Ok(n) => {
                     self.filled += n;
                     self.release_if_drained();
@@ -157,7 +162,7 @@ impl<R: TryRead> Read for BufReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         // Nothing buffered and a large read: straight into the caller's
         // buffer, as std's `BufReader` does.
-        if self.pos >= self.filled && out.len() >= BUF_SIZE {
+        if self.pos >= self.filled && out.len() >= READ_BUF {
             loop {
                 self.inner.readable()?;
                 match self.inner.try_read(out) {

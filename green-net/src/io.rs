@@ -1,10 +1,10 @@
-//! Green I/O helpers beyond `std::io`: [`copy`] and [`BufReader`], which
-//! park without holding a buffer, and the [`TryRead`] trait they are built
-//! on.
+//! Green I/O helpers beyond `std::io`: [`copy`], which parks without
+//! holding a buffer, [`BufReader`], which holds one only while it has
+//! unread bytes, and the [`TryRead`] trait they are built on.
 
 use std::io::{self, Write};
 
-use crate::pool::PooledBuf;
+use crate::pool::{PooledBuf, COPY_BUF};
 
 pub use crate::bufreader::BufReader;
 
@@ -85,9 +85,10 @@ where
     let mut copied = 0u64;
     loop {
         reader.readable()?;
-        let mut buf = PooledBuf::take();
+        let mut buf = PooledBuf::take(COPY_BUF);
         let n = match reader.try_read(&mut buf) {
             Ok(0) => return Ok(copied),
+            Ok(n) if n > buf.len() => return Err(overlong_read()),
             Ok(n) => n,
             // Ready was a guess (never registered) or the event spurious:
             // the `WouldBlock` marked the socket drained, so `readable`
@@ -98,4 +99,13 @@ where
         writer.write_all(&buf[..n])?;
         copied += n as u64;
     }
+}
+
+/// What a [`TryRead`] implementation that claims more bytes than the
+/// buffer holds gets, instead of a panic on slicing.
+pub(crate) fn overlong_read() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "TryRead::try_read returned more bytes than the buffer holds",
+    )
 }
