@@ -141,6 +141,11 @@ fn serve(conn: TcpStream) -> io::Result<()> {
             (&conn).write_all(&out)
         };
         out.clear();
+        // A burst of pipelined requests may have grown it; do not keep a
+        // large buffer for ever.
+        if out.capacity() > 64 * 1024 {
+            out = Vec::new();
+        }
         OUT.set(out);
         written?;
         if close {
