@@ -15,12 +15,16 @@
 //! (`Content-Length`, up to 1 MiB, else `413` and the connection closed)
 //! has the body skipped once it is all there; `Transfer-Encoding` is not
 //! supported and gets `501`. A malformed request gets `400` and the
-//! connection is closed, as is one that asks for `Connection: close` (or is
-//! HTTP/1.0 without `keep-alive`).
+//! connection is closed (after a short linger that reads and drops what
+//! the client still sends, so the answer is not lost to a reset), as is
+//! one that asks for `Connection: close` (or is HTTP/1.0 without
+//! `keep-alive`).
 
 use std::cell::Cell;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::mem::MaybeUninit;
+use std::net::Shutdown;
+use std::time::Duration;
 
 use green::io::BufReader;
 use green::net::{StreamServer, TcpStream};
@@ -115,6 +119,7 @@ fn serve(conn: TcpStream) -> io::Result<()> {
         let mut out = OUT.take();
         let mut start = 0;
         let mut close = false;
+        let mut rejected = false;
         let buf = requests.buffer();
         while start < buf.len() {
             match parse(&buf[start..]) {
@@ -130,6 +135,7 @@ fn serve(conn: TcpStream) -> io::Result<()> {
                 Parsed::Reject(answer) => {
                     out.extend_from_slice(answer);
                     close = true;
+                    rejected = true;
                     break;
                 }
             }
@@ -148,8 +154,36 @@ fn serve(conn: TcpStream) -> io::Result<()> {
         }
         OUT.set(out);
         written?;
+        if rejected {
+            linger_close(&conn);
+        }
         if close {
             return Ok(());
+        }
+    }
+}
+
+/// Closes a connection that may still have unread input (a rejected
+/// request's rest) gently: closing with unread input makes the kernel send
+/// a reset, which can destroy the answer before the client has read it.
+/// Half-closes, then reads and drops what the client still sends, for at
+/// most half a second and 256 KiB.
+#[cold]
+#[inline(never)]
+fn linger_close(conn: &TcpStream) {
+    if conn.shutdown(Shutdown::Write).is_err()
+        || conn
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .is_err()
+    {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let mut budget = 256 * 1024usize;
+    while budget > 0 {
+        match (&*conn).read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => budget = budget.saturating_sub(n),
         }
     }
 }
