@@ -47,9 +47,10 @@ impl<T: TryRead + ?Sized> TryRead for &mut T {
 ///
 /// Where std's `copy` keeps an 8 KiB buffer on the calling greenlet's
 /// stack for as long as the copy lasts, this one waits for data holding no
-/// buffer at all and borrows one (64 KiB, shared by every connection of the
-/// thread) from a per-thread pool only to move the bytes that arrived. A server with a thousand echoing connections then
-/// touches a few hot buffers instead of a thousand cold stack pages (see
+/// buffer at all and borrows one (64 KiB, shared by every connection of
+/// the thread) from a per-thread pool only to move the bytes that
+/// arrived. A server with a thousand echoing connections then touches a
+/// few hot buffers instead of a thousand cold stack pages (see
 /// `docs/PERFORMANCE.md`), and a parked connection's stack stays small.
 ///
 /// A `WouldBlock` from a write (a writer in non-blocking mode) or from

@@ -3,8 +3,9 @@
 //!
 //! A greenlet parked in a read holds no buffer: it takes one from the pool
 //! only once the socket is readable and gives it back before it parks
-//! again (a `BufReader` keeps its buffer while a message is incomplete). A thousand idle connections then cost no buffer memory, and the
-//! few buffers in use are the same hot ones, taken last-in first-out, so the
+//! again (a `BufReader` keeps its buffer while a message is incomplete). A
+//! thousand idle connections then cost no buffer memory, and the few
+//! buffers in use are the same hot ones, taken last-in first-out, so the
 //! data lands in lines and pages the CPU has just touched instead of a
 //! buffer on each greenlet's own, cold, stack.
 

@@ -159,10 +159,17 @@ impl<S: AsFd> Sock<S> {
         op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
         let n = self.read(op)?;
+        self.short_read_rule(want, n);
+        Ok(n)
+    }
+
+    /// The short-read rule of [`read_stream`](Self::read_stream), for a
+    /// read of `n` bytes where `want` were asked for.
+    #[inline(always)]
+    fn short_read_rule(&self, want: usize, n: usize) {
         if n > 0 && n < want && !self.nonblocking.load(Ordering::Relaxed) {
             self.reg.clear_readiness(Direction::Read);
         }
-        Ok(n)
     }
 
     /// Waits until a read would not block, as a read would wait (the read
@@ -181,11 +188,7 @@ impl<S: AsFd> Sock<S> {
         if t == NO_TIMEOUT {
             return self.reg.wait_event(Direction::Read, None);
         }
-        let deadline = Instant::now().checked_add(Duration::from_nanos(t));
-        match self.reg.wait_event(Direction::Read, deadline) {
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(timed_out()),
-            r => r,
-        }
+        with_deadline(t, |deadline| self.reg.wait_event(Direction::Read, deadline))
     }
 
     /// One read attempt on a stream socket that never waits: `WouldBlock`
@@ -199,9 +202,7 @@ impl<S: AsFd> Sock<S> {
         op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
         let n = self.reg.try_io(Direction::Read, op)?;
-        if n > 0 && n < want && !self.nonblocking.load(Ordering::Relaxed) {
-            self.reg.clear_readiness(Direction::Read);
-        }
+        self.short_read_rule(want, n);
         Ok(n)
     }
 
@@ -235,16 +236,7 @@ impl<S: AsFd> Sock<S> {
         t: u64,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        let deadline = Instant::now().checked_add(Duration::from_nanos(t));
-        match self.reg.io(dir, deadline, op) {
-            Err(e)
-                if e.kind() == io::ErrorKind::TimedOut
-                    && deadline.is_some_and(|d| Instant::now() >= d) =>
-            {
-                Err(timed_out())
-            }
-            r => r,
-        }
+        with_deadline(t, |deadline| self.reg.io(dir, deadline, op))
     }
 
     /// Records a timeout already validated and stored in the kernel by the
@@ -272,6 +264,22 @@ impl<S: AsFd> Sock<S> {
     /// True if the user asked for non-blocking mode.
     pub(crate) fn is_nonblocking(&self) -> bool {
         self.nonblocking.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs a green wait with a deadline `t` nanoseconds from now, and gives
+/// its expiry as std does (`timed_out`). A `TimedOut` that comes from the
+/// operation itself, before the deadline, is passed through.
+fn with_deadline<R>(t: u64, wait: impl FnOnce(Option<Instant>) -> io::Result<R>) -> io::Result<R> {
+    let deadline = Instant::now().checked_add(Duration::from_nanos(t));
+    match wait(deadline) {
+        Err(e)
+            if e.kind() == io::ErrorKind::TimedOut
+                && deadline.is_some_and(|d| Instant::now() >= d) =>
+        {
+            Err(timed_out())
+        }
+        r => r,
     }
 }
 
@@ -384,22 +392,21 @@ macro_rules! stream_read_write {
 
         impl $crate::io::TryRead for &$t {
             fn readable(&mut self) -> io::Result<()> {
-                self.inner.wait_readable()
+                <$t>::readable(self)
             }
 
             fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                let s = &self.inner;
-                s.try_read_stream(buf.len(), || (&s.sock).read(buf))
+                <$t>::try_read(self, buf)
             }
         }
 
         impl $crate::io::TryRead for $t {
             fn readable(&mut self) -> io::Result<()> {
-                self.inner.wait_readable()
+                <$t>::readable(self)
             }
 
             fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                (&*self).try_read(buf)
+                <$t>::try_read(self, buf)
             }
         }
 

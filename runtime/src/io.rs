@@ -314,10 +314,7 @@ impl Registration {
             }
             match op() {
                 Ok(v) => return Ok(v),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let k = self.bind(hub)?;
-                    set_ready(hub, k, dir, false);
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained(hub, dir)?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -339,8 +336,7 @@ impl Registration {
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if let Some(hub) = try_hub() {
-                        let k = self.bind(hub)?;
-                        set_ready(hub, k, dir, false);
+                        self.drained(hub, dir)?;
                     }
                     return Err(e);
                 }
@@ -348,6 +344,16 @@ impl Registration {
                 r => return r,
             }
         }
+    }
+
+    /// Records that an attempt saw `WouldBlock`: registers with `hub` if
+    /// not yet and marks `dir` not ready, so the next wait parks for an
+    /// event.
+    #[inline(always)]
+    fn drained(&self, hub: &Hub, dir: Direction) -> io::Result<()> {
+        let k = self.bind(hub)?;
+        set_ready(hub, k, dir, false);
+        Ok(())
     }
 
     /// Parks until `dir` is ready (or the deadline passes), without trying
