@@ -691,9 +691,13 @@ impl Hub {
             if ev.is_write_closed() || err {
                 src.write_closed = true;
             }
+            let urgent = ev.is_priority();
+            if urgent {
+                src.urgent = true;
+            }
             let mut readers = Woken::none();
             let mut writers = Woken::none();
-            if ev.is_readable() || ev.is_read_closed() || err {
+            if ev.is_readable() || ev.is_read_closed() || err || urgent {
                 src.readable = true;
                 readers = src.readers.take();
             }

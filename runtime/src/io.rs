@@ -54,6 +54,13 @@ pub(crate) struct Source {
     pub(crate) read_closed: bool,
     /// As `read_closed`, for writes.
     pub(crate) write_closed: bool,
+    /// The descriptor has had urgent data (`EPOLLPRI`: a TCP peer sent a
+    /// byte with `MSG_OOB`). A read stops short at the urgent mark with
+    /// data still queued behind it, so from then on a short read says
+    /// nothing about the receive buffer and
+    /// [`Registration::clear_readiness`] leaves `readable` set: the next
+    /// read tries, and only a `WouldBlock` clears it.
+    pub(crate) urgent: bool,
     pub(crate) readers: Waiters,
     pub(crate) writers: Waiters,
 }
@@ -252,6 +259,7 @@ impl Registration {
             writable: true,
             read_closed: false,
             write_closed: false,
+            urgent: false,
             readers: Waiters::default(),
             writers: Waiters::default(),
         });
@@ -259,7 +267,8 @@ impl Registration {
         if let Err(e) = hub.shared.registry.register(
             &mut SourceFd(&self.fd),
             token,
-            Interest::READABLE | Interest::WRITABLE,
+            // PRIORITY only to learn of urgent data (see `Source::urgent`).
+            Interest::READABLE | Interest::WRITABLE | Interest::PRIORITY,
         ) {
             hub.sources.borrow_mut().remove(key);
             return Err(e);
@@ -401,14 +410,17 @@ impl Registration {
     ///
     /// Once the hub has seen the peer close that direction (or an error),
     /// readiness stays set: the EOF or error that may have arrived with the
-    /// last data produces no further event, so the next read must try.
+    /// last data produces no further event, so the next read must try. So
+    /// does read readiness once the descriptor has had urgent data, after
+    /// which a short TCP read no longer means a drained buffer (it stops
+    /// at the urgent mark).
     #[inline]
     pub fn clear_readiness(&self, dir: Direction) {
         if let Some(hub) = try_hub() {
             if let Some(k) = self.key_on(hub) {
                 if let Some(s) = hub.sources.borrow_mut().get_mut(k) {
                     match dir {
-                        Direction::Read if !s.read_closed => s.readable = false,
+                        Direction::Read if !s.read_closed && !s.urgent => s.readable = false,
                         Direction::Write if !s.write_closed => s.writable = false,
                         _ => {}
                     }
