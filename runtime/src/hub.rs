@@ -784,6 +784,8 @@ impl Hub {
     /// resumed so its destructors run; one that refuses to end is leaked.
     fn teardown(&self) {
         self.tearing_down.set(true);
+        // Every stack is about to come back and the slabs to be unmapped.
+        self.stacks.borrow_mut().defer_discards();
         self.shared.closed.store(true, Ordering::Release);
         diag::unregister_hub(self.shared.id);
         for _round in 0..3 {

@@ -214,6 +214,23 @@ pub(crate) unsafe fn discard(ptr: NonNull<u8>, len: usize) {
     unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_DONTNEED) };
 }
 
+/// [`discard`] for many ranges of `len` bytes, with one syscall per 1,024
+/// ranges where the kernel allows (one TLB flush per batch instead of one
+/// per range), else range by range.
+///
+/// # Safety
+/// As for [`discard`], for every range.
+pub(crate) unsafe fn discard_many(starts: &[NonNull<u8>], len: usize) {
+    // SAFETY: the caller guarantees the ranges.
+    if unsafe { madvise_batched(starts, len, libc::MADV_DONTNEED) } {
+        return;
+    }
+    for &s in starts {
+        // SAFETY: as above; discarding a range twice is harmless.
+        unsafe { discard(s, len) };
+    }
+}
+
 /// Which guard mechanism this process uses, once a guard has been installed.
 pub(crate) fn guard_kind() -> Option<GuardKind> {
     match GUARD_MODE.load(Ordering::Relaxed) {
