@@ -13,6 +13,8 @@ use green::net::{
 };
 use green::sync::Event;
 
+mod util;
+
 /// Safety net: a test that would hang fails instead (every green wait of
 /// the test's main context unwinds once this passes).
 fn bounded<T>(f: impl FnOnce() -> T) -> T {
@@ -380,19 +382,7 @@ fn accept_backs_off_under_descriptor_exhaustion_child() {
 
         // Make the limit just above what is open now, connect one client (its
         // connection waits in the backlog), then take every descriptor left.
-        let open_now = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
-        let mut cur = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: valid out-pointer.
-        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur) }, 0);
-        let lim = libc::rlimit {
-            rlim_cur: open_now + 16,
-            rlim_max: cur.rlim_max,
-        };
-        // SAFETY: valid struct; lowers only the soft limit.
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+        util::lower_fd_limit(16);
 
         let mut client = TcpStream::connect(addr).unwrap();
         let mut hog = Vec::new();

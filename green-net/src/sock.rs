@@ -9,8 +9,10 @@
 //! [`Sock::read_stream`] for the short-read rule).
 
 use std::io;
+use std::io::IoSlice;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use green_runtime::{Direction, Registration};
@@ -32,17 +34,54 @@ fn timed_out() -> io::Error {
     io::Error::from_raw_os_error(libc::EAGAIN)
 }
 
-/// A std socket made green.
+/// What std keeps per socket rather than per handle: `SO_RCVTIMEO`,
+/// `SO_SNDTIMEO` and `O_NONBLOCK` belong to the socket (the open file), so
+/// every `try_clone` of it sees a change made through any other.
 #[derive(Debug)]
-pub(crate) struct Sock<S: AsFd> {
-    /// Declared before `sock`: dropped first, so the descriptor leaves the
-    /// hub's poll while it still exists.
-    reg: Registration,
+struct Mode {
     read_timeout: AtomicU64,
     write_timeout: AtomicU64,
     /// The mode the user asked for with `set_nonblocking` (the descriptor
     /// itself is always non-blocking).
     nonblocking: AtomicBool,
+}
+
+impl Mode {
+    const fn new() -> Mode {
+        Mode {
+            read_timeout: AtomicU64::new(NO_TIMEOUT),
+            write_timeout: AtomicU64::new(NO_TIMEOUT),
+            nonblocking: AtomicBool::new(false),
+        }
+    }
+
+    fn snapshot(&self) -> Mode {
+        Mode {
+            read_timeout: AtomicU64::new(self.read_timeout.load(Ordering::Relaxed)),
+            write_timeout: AtomicU64::new(self.write_timeout.load(Ordering::Relaxed)),
+            nonblocking: AtomicBool::new(self.nonblocking.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// A std socket made green.
+///
+/// Its [`Mode`] lives in the `Sock` itself (no allocation, no indirection
+/// on the hot path) until the first `try_clone`; from then on the handle
+/// and all its clones use one shared `Mode`, as std's clones share one
+/// socket.
+#[derive(Debug)]
+pub(crate) struct Sock<S: AsFd> {
+    /// Declared before `sock`: dropped first, so the descriptor leaves the
+    /// hub's poll while it still exists.
+    reg: Registration,
+    /// The mode while this handle was never cloned.
+    own: Mode,
+    /// The mode shared with the clones, once there are any.
+    shared: OnceLock<Arc<Mode>>,
+    /// Serialises the setters with the first `try_clone`, so a change made
+    /// while `own` is copied into `shared` is not lost.
+    setting: Mutex<()>,
     pub(crate) sock: S,
 }
 
@@ -53,11 +92,41 @@ impl<S: AsFd> Sock<S> {
         use std::os::fd::AsRawFd;
         Sock {
             reg: Registration::new(sock.as_fd().as_raw_fd()),
-            read_timeout: AtomicU64::new(NO_TIMEOUT),
-            write_timeout: AtomicU64::new(NO_TIMEOUT),
-            nonblocking: AtomicBool::new(false),
+            own: Mode::new(),
+            shared: OnceLock::new(),
+            setting: Mutex::new(()),
             sock,
         }
+    }
+
+    /// The mode in force: this handle's own, or the one shared with its
+    /// clones.
+    #[inline(always)]
+    fn mode(&self) -> &Mode {
+        match self.shared.get() {
+            Some(m) => m,
+            None => &self.own,
+        }
+    }
+
+    /// Held by every change of the mode.
+    fn setting(&self) -> MutexGuard<'_, ()> {
+        self.setting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wraps `sock`, a `dup` of this socket (std's `try_clone`), sharing
+    /// the timeouts and the non-blocking mode with this handle, as std's
+    /// clones share them through the kernel. The clone has its own
+    /// registration.
+    pub(crate) fn clone_with(&self, sock: S) -> Sock<S> {
+        let shared = {
+            let _g = self.setting();
+            Arc::clone(self.shared.get_or_init(|| Arc::new(self.own.snapshot())))
+        };
+        let s = Sock::from_nonblocking(sock);
+        // A fresh `OnceLock`: this `set` cannot find it full.
+        let _ = s.shared.set(shared);
+        s
     }
 
     /// Wraps a socket std just created (blocking, no timeouts).
@@ -78,26 +147,38 @@ impl<S: AsFd> Sock<S> {
             r.set_nonblocking(true)?;
         }
         let s = Sock::from_nonblocking(sock);
-        s.nonblocking.store(user_nonblocking, Ordering::Relaxed);
-        s.read_timeout.store(encode(rt), Ordering::Relaxed);
-        s.write_timeout.store(encode(wt), Ordering::Relaxed);
+        s.own.nonblocking.store(user_nonblocking, Ordering::Relaxed);
+        s.own.read_timeout.store(encode(rt), Ordering::Relaxed);
+        s.own.write_timeout.store(encode(wt), Ordering::Relaxed);
         Ok(s)
     }
 
     /// [`adopt`](Self::adopt) for infallible conversions (`From`,
-    /// `FromRawFd`): a descriptor whose mode cannot even be read is not a
-    /// socket anyone can use; it is wrapped as is and the failure logged.
+    /// `FromRawFd`): the same, a caller-set non-blocking mode included. A
+    /// descriptor whose mode cannot even be read is not a socket anyone
+    /// can use; it is wrapped as is and the failure logged.
     pub(crate) fn adopt_lossy(sock: S) -> Sock<S> {
         use std::os::fd::AsRawFd;
         let fd = sock.as_fd().as_raw_fd();
-        if let Err(e) = SockRef::from(&sock).set_nonblocking(true) {
-            log::warn!(target: "green", "green-net: cannot make fd {fd} non-blocking: {e}");
+        let r = SockRef::from(&sock);
+        let user_nonblocking = match r.nonblocking() {
+            Ok(nb) => nb,
+            Err(e) => {
+                log::warn!(target: "green", "green-net: cannot read the mode of fd {fd}: {e}");
+                false
+            }
+        };
+        if !user_nonblocking {
+            if let Err(e) = r.set_nonblocking(true) {
+                log::warn!(target: "green", "green-net: cannot make fd {fd} non-blocking: {e}");
+            }
         }
-        let rt = SockRef::from(&sock).read_timeout().unwrap_or(None);
-        let wt = SockRef::from(&sock).write_timeout().unwrap_or(None);
+        let rt = r.read_timeout().unwrap_or(None);
+        let wt = r.write_timeout().unwrap_or(None);
         let s = Sock::from_nonblocking(sock);
-        s.read_timeout.store(encode(rt), Ordering::Relaxed);
-        s.write_timeout.store(encode(wt), Ordering::Relaxed);
+        s.own.nonblocking.store(user_nonblocking, Ordering::Relaxed);
+        s.own.read_timeout.store(encode(rt), Ordering::Relaxed);
+        s.own.write_timeout.store(encode(wt), Ordering::Relaxed);
         s
     }
 
@@ -105,28 +186,20 @@ impl<S: AsFd> Sock<S> {
     /// unless `set_nonblocking(true)` was called. Timeouts live in the
     /// kernel too, so they carry over.
     pub(crate) fn into_inner(self) -> io::Result<S> {
-        let Sock {
-            reg,
-            nonblocking,
-            sock,
-            ..
-        } = self;
+        let nonblocking = self.is_nonblocking();
+        let Sock { reg, sock, .. } = self;
         drop(reg);
-        SockRef::from(&sock).set_nonblocking(nonblocking.into_inner())?;
+        SockRef::from(&sock).set_nonblocking(nonblocking)?;
         Ok(sock)
     }
 
     /// [`into_inner`](Self::into_inner) for infallible conversions: a
     /// failure to restore the mode is logged.
     pub(crate) fn into_inner_lossy(self) -> S {
-        let Sock {
-            reg,
-            nonblocking,
-            sock,
-            ..
-        } = self;
+        let nonblocking = self.is_nonblocking();
+        let Sock { reg, sock, .. } = self;
         drop(reg);
-        if let Err(e) = SockRef::from(&sock).set_nonblocking(nonblocking.into_inner()) {
+        if let Err(e) = SockRef::from(&sock).set_nonblocking(nonblocking) {
             log::warn!(target: "green", "green-net: cannot restore the blocking mode of a socket: {e}");
         }
         sock
@@ -135,13 +208,83 @@ impl<S: AsFd> Sock<S> {
     /// Runs a read-side operation (read, recv, accept, peek) greenly.
     #[inline(always)]
     pub(crate) fn read<R>(&self, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
-        self.io(Direction::Read, &self.read_timeout, op)
+        self.io(Direction::Read, &self.mode().read_timeout, op)
     }
 
     /// Runs a write-side operation (write, send) greenly.
     #[inline(always)]
     pub(crate) fn write<R>(&self, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
-        self.io(Direction::Write, &self.write_timeout, op)
+        self.io(Direction::Write, &self.mode().write_timeout, op)
+    }
+
+    /// A write on a stream socket, as a blocking one behaves on Linux: it
+    /// returns once the whole of `buf` is in the kernel, not after the
+    /// first short send, so `write(&big)` gives `big.len()` as std's does.
+    /// A write timeout that expires after some bytes went gives their
+    /// count (std: `SO_SNDTIMEO` cuts the call short), as does an error
+    /// after some bytes went (the next write reports it). In non-blocking
+    /// mode one send, as std.
+    #[inline(always)]
+    pub(crate) fn write_stream(
+        &self,
+        buf: &[u8],
+        mut send: impl FnMut(&[u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let n = self.write(|| send(buf))?;
+        if n == buf.len() || n == 0 || self.is_nonblocking() {
+            return Ok(n);
+        }
+        Ok(self.write_rest(buf.len(), n, |done| send(&buf[done..])))
+    }
+
+    /// [`write_stream`](Self::write_stream) for a vectored write.
+    #[inline(always)]
+    pub(crate) fn write_stream_vectored(
+        &self,
+        bufs: &[IoSlice<'_>],
+        mut send: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let n = self.write(|| send(bufs))?;
+        let total = bufs.iter().fold(0usize, |t, b| t.saturating_add(b.len()));
+        if n >= total || n == 0 || self.is_nonblocking() {
+            return Ok(n);
+        }
+        // Rare (the send buffer filled): a copy of the slice list that can
+        // be advanced past what went.
+        let mut rest: Vec<IoSlice<'_>> = bufs.to_vec();
+        let mut view: &mut [IoSlice<'_>] = &mut rest;
+        let mut sent = 0;
+        Ok(self.write_rest(total, n, |done| {
+            IoSlice::advance_slices(&mut view, done - sent);
+            sent = done;
+            send(view)
+        }))
+    }
+
+    /// Sends the rest of a stream write of `total` bytes of which `done`
+    /// went, parking between sends; `send_from(done)` sends from offset
+    /// `done`. The write timeout runs from here, for the rest as a whole.
+    #[cold]
+    #[inline(never)]
+    fn write_rest(
+        &self,
+        total: usize,
+        mut done: usize,
+        mut send_from: impl FnMut(usize) -> io::Result<usize>,
+    ) -> usize {
+        let t = self.mode().write_timeout.load(Ordering::Relaxed);
+        let deadline = if t == NO_TIMEOUT {
+            None
+        } else {
+            Instant::now().checked_add(Duration::from_nanos(t))
+        };
+        while done < total {
+            match self.reg.io(Direction::Write, deadline, || send_from(done)) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => done += n,
+            }
+        }
+        done
     }
 
     /// A read on a stream socket, with the short-read rule: a read that
@@ -167,7 +310,7 @@ impl<S: AsFd> Sock<S> {
     /// read of `n` bytes where `want` were asked for.
     #[inline(always)]
     fn short_read_rule(&self, want: usize, n: usize) {
-        if n > 0 && n < want && !self.nonblocking.load(Ordering::Relaxed) {
+        if n > 0 && n < want && !self.is_nonblocking() {
             self.reg.clear_readiness(Direction::Read);
         }
     }
@@ -180,11 +323,11 @@ impl<S: AsFd> Sock<S> {
     /// let the hub poll, or have no hub at all. Spends a unit of the
     /// fairness budget, like every green operation.
     pub(crate) fn wait_readable(&self) -> io::Result<()> {
-        if self.nonblocking.load(Ordering::Relaxed) {
+        if self.is_nonblocking() {
             return poll_readable_now(self.reg.fd());
         }
         green_runtime::consume_budget();
-        let t = self.read_timeout.load(Ordering::Relaxed);
+        let t = self.mode().read_timeout.load(Ordering::Relaxed);
         if t == NO_TIMEOUT {
             return self.reg.wait_event(Direction::Read, None);
         }
@@ -217,7 +360,7 @@ impl<S: AsFd> Sock<S> {
         timeout: &AtomicU64,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        if self.nonblocking.load(Ordering::Relaxed) {
+        if self.is_nonblocking() {
             return io_nonblocking(op);
         }
         let t = timeout.load(Ordering::Relaxed);
@@ -239,20 +382,69 @@ impl<S: AsFd> Sock<S> {
         with_deadline(t, |deadline| self.reg.io(dir, deadline, op))
     }
 
+    /// A write-side operation whose `WouldBlock` may have no readiness
+    /// event to wait for, retried after a green sleep of `backoff.0`
+    /// doubling to `backoff.1` instead of a wait for the hub's edge; the
+    /// write timeout applies (`WouldBlock` when it expires). For a Unix
+    /// datagram sent to a receiver whose queue is full: the kernel wakes
+    /// only a *connected* sender when that queue drains, and each failed
+    /// send raises a writable edge on the sender by itself, so waiting
+    /// for edges would busy-wait until the receiver reads.
+    pub(crate) fn write_backoff<R>(
+        &self,
+        backoff: (Duration, Duration),
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        if self.is_nonblocking() {
+            return io_nonblocking(op);
+        }
+        green_runtime::consume_budget();
+        let t = self.mode().write_timeout.load(Ordering::Relaxed);
+        let deadline = if t == NO_TIMEOUT {
+            None
+        } else {
+            Instant::now().checked_add(Duration::from_nanos(t))
+        };
+        let mut pause = backoff.0;
+        loop {
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let nap = match deadline {
+                        None => pause,
+                        Some(d) => match d.checked_duration_since(Instant::now()) {
+                            Some(left) if !left.is_zero() => pause.min(left),
+                            _ => return Err(timed_out()),
+                        },
+                    };
+                    green_runtime::sleep(nap);
+                    pause = (pause * 2).min(backoff.1);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
     /// Records a timeout already validated and stored in the kernel by the
     /// std socket's own setter.
+    /// Shared with the clones, as the kernel's value is.
     pub(crate) fn store_timeout(&self, dir: Direction, d: Option<Duration>) {
+        let _g = self.setting();
+        let m = self.mode();
         let slot = match dir {
-            Direction::Read => &self.read_timeout,
-            Direction::Write => &self.write_timeout,
+            Direction::Read => &m.read_timeout,
+            Direction::Write => &m.write_timeout,
         };
         slot.store(encode(d), Ordering::Relaxed);
     }
 
     /// `set_nonblocking` as std has it: operations return `WouldBlock`
-    /// instead of parking.
+    /// instead of parking. Shared with the clones, as `O_NONBLOCK` is.
     pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
-        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+        let _g = self.setting();
+        self.mode()
+            .nonblocking
+            .store(nonblocking, Ordering::Relaxed);
     }
 
     /// The registration, for waits that are not a retried operation
@@ -262,8 +454,9 @@ impl<S: AsFd> Sock<S> {
     }
 
     /// True if the user asked for non-blocking mode.
+    #[inline(always)]
     pub(crate) fn is_nonblocking(&self) -> bool {
-        self.nonblocking.load(Ordering::Relaxed)
+        self.mode().nonblocking.load(Ordering::Relaxed)
     }
 }
 
@@ -355,7 +548,8 @@ pub(crate) fn finish_connect<S: AsFd>(s: &Sock<S>, deadline: Option<Instant>) ->
 
 /// `Read` and `Write` for a green stream type and for `&` it, as std has
 /// for its streams, plus `Debug` showing the std socket. Reads apply the
-/// short-read rule ([`Sock::read_stream`]); writes send with
+/// short-read rule ([`Sock::read_stream`]); writes send the whole buffer
+/// as a blocking socket does ([`Sock::write_stream`]), with
 /// `MSG_NOSIGNAL`, so a closed peer gives `BrokenPipe`, never `SIGPIPE`.
 macro_rules! stream_read_write {
     ($t:ty) => {
@@ -375,13 +569,15 @@ macro_rules! stream_read_write {
         impl Write for &$t {
             fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
                 let s = &self.inner;
-                s.write(|| SockRef::from(&s.sock).send_with_flags(buf, libc::MSG_NOSIGNAL))
+                s.write_stream(buf, |b| {
+                    SockRef::from(&s.sock).send_with_flags(b, libc::MSG_NOSIGNAL)
+                })
             }
 
             fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
                 let s = &self.inner;
-                s.write(|| {
-                    SockRef::from(&s.sock).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
+                s.write_stream_vectored(bufs, |b| {
+                    SockRef::from(&s.sock).send_vectored_with_flags(b, libc::MSG_NOSIGNAL)
                 })
             }
 

@@ -151,12 +151,11 @@ impl TcpStream {
     }
 
     /// A new independently owned handle to the same socket (a `dup`), with
-    /// its own registration; timeouts and the non-blocking mode are copied.
+    /// its own registration. As with std, the clones share the timeouts
+    /// and the non-blocking mode: setting them through one sets them for
+    /// all.
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        let s = Sock::from_nonblocking(self.inner.sock.try_clone()?);
-        s.set_nonblocking(self.inner.is_nonblocking());
-        s.store_timeout(Direction::Read, self.read_timeout()?);
-        s.store_timeout(Direction::Write, self.write_timeout()?);
+        let s = self.inner.clone_with(self.inner.sock.try_clone()?);
         Ok(TcpStream { inner: s })
     }
 
@@ -273,10 +272,10 @@ impl TcpListener {
         self.inner.sock.local_addr()
     }
 
-    /// A new handle to the same listening socket.
+    /// A new handle to the same listening socket; the clones share the
+    /// non-blocking mode, as std's do.
     pub fn try_clone(&self) -> io::Result<TcpListener> {
-        let s = Sock::from_nonblocking(self.inner.sock.try_clone()?);
-        s.set_nonblocking(self.inner.is_nonblocking());
+        let s = self.inner.clone_with(self.inner.sock.try_clone()?);
         Ok(TcpListener { inner: s })
     }
 

@@ -110,12 +110,10 @@ impl UdpSocket {
         self.inner.sock.local_addr()
     }
 
-    /// A new handle to the same socket, with its own registration.
+    /// A new handle to the same socket, with its own registration; the
+    /// clones share the timeouts and the non-blocking mode, as std's do.
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        let s = Sock::from_nonblocking(self.inner.sock.try_clone()?);
-        s.set_nonblocking(self.inner.is_nonblocking());
-        s.store_timeout(Direction::Read, self.read_timeout()?);
-        s.store_timeout(Direction::Write, self.write_timeout()?);
+        let s = self.inner.clone_with(self.inner.sock.try_clone()?);
         Ok(UdpSocket { inner: s })
     }
 

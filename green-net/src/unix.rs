@@ -17,7 +17,8 @@ use crate::sock::{finish_connect, Sock};
 use crate::tcp::fd_traits;
 
 /// How long `connect` waits before retrying when the listener's backlog is
-/// full (`EAGAIN`), at first and at most.
+/// full (`EAGAIN`), at first and at most; also `UnixDatagram::send_to` when
+/// the receiver's queue is full.
 const BACKLOG_RETRY: (Duration, Duration) = (Duration::from_millis(1), Duration::from_millis(50));
 
 fn to_sockaddr(addr: &SocketAddr) -> io::Result<SockAddr> {
@@ -142,12 +143,10 @@ impl UnixStream {
         self.inner.into_inner()
     }
 
-    /// A new handle to the same socket, with its own registration.
+    /// A new handle to the same socket, with its own registration; the
+    /// clones share the timeouts and the non-blocking mode, as std's do.
     pub fn try_clone(&self) -> io::Result<UnixStream> {
-        let s = Sock::from_nonblocking(self.inner.sock.try_clone()?);
-        s.set_nonblocking(self.inner.is_nonblocking());
-        s.store_timeout(Direction::Read, self.read_timeout()?);
-        s.store_timeout(Direction::Write, self.write_timeout()?);
+        let s = self.inner.clone_with(self.inner.sock.try_clone()?);
         Ok(UnixStream { inner: s })
     }
 
@@ -277,10 +276,10 @@ impl UnixListener {
         ))
     }
 
-    /// A new handle to the same socket.
+    /// A new handle to the same socket; the clones share the
+    /// non-blocking mode, as std's do.
     pub fn try_clone(&self) -> io::Result<UnixListener> {
-        let s = Sock::from_nonblocking(self.inner.sock.try_clone()?);
-        s.set_nonblocking(self.inner.is_nonblocking());
+        let s = self.inner.clone_with(self.inner.sock.try_clone()?);
         Ok(UnixListener { inner: s })
     }
 
@@ -413,12 +412,10 @@ impl UnixDatagram {
         self.inner.sock.connect_addr(addr)
     }
 
-    /// A new handle to the same socket, with its own registration.
+    /// A new handle to the same socket, with its own registration; the
+    /// clones share the timeouts and the non-blocking mode, as std's do.
     pub fn try_clone(&self) -> io::Result<UnixDatagram> {
-        let s = Sock::from_nonblocking(self.inner.sock.try_clone()?);
-        s.set_nonblocking(self.inner.is_nonblocking());
-        s.store_timeout(Direction::Read, self.read_timeout()?);
-        s.store_timeout(Direction::Write, self.write_timeout()?);
+        let s = self.inner.clone_with(self.inner.sock.try_clone()?);
         Ok(UnixDatagram { inner: s })
     }
 
@@ -442,15 +439,20 @@ impl UnixDatagram {
         self.inner.read(|| self.inner.sock.recv(buf))
     }
 
-    /// Sends a datagram to the socket named by `path`.
+    /// Sends a datagram to the socket named by `path`. If the receiver's
+    /// queue is full it waits, as std's does, retrying after a green sleep
+    /// of 1 ms doubling to 50 ms: the kernel raises no event for an
+    /// unconnected sender when that queue drains.
     pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
         let path = path.as_ref();
-        self.inner.write(|| self.inner.sock.send_to(buf, path))
+        self.inner
+            .write_backoff(BACKLOG_RETRY, || self.inner.sock.send_to(buf, path))
     }
 
-    /// Sends a datagram to `addr`.
+    /// Sends a datagram to `addr`; waits as [`send_to`](Self::send_to).
     pub fn send_to_addr(&self, buf: &[u8], addr: &SocketAddr) -> io::Result<usize> {
-        self.inner.write(|| self.inner.sock.send_to_addr(buf, addr))
+        self.inner
+            .write_backoff(BACKLOG_RETRY, || self.inner.sock.send_to_addr(buf, addr))
     }
 
     /// Sends a datagram to the connected peer.

@@ -188,6 +188,27 @@ pub fn green_tcp_pair() -> (green::net::TcpStream, green::net::TcpStream) {
     (c, s)
 }
 
+// ---- descriptors ----
+
+/// Lowers this process's soft limit on open descriptors to `headroom`
+/// above what is open now, so a test can run out of descriptors quickly
+/// (for a child process: the limit is not restored).
+pub fn lower_fd_limit(headroom: u64) {
+    let open_now = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid out-pointer.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur) }, 0);
+    let lim = libc::rlimit {
+        rlim_cur: open_now + headroom,
+        rlim_max: cur.rlim_max,
+    };
+    // SAFETY: valid struct; lowers only the soft limit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+}
+
 // ---- /proc ----
 
 /// Number of mappings of this process (lines of `/proc/self/maps`).
