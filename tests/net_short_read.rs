@@ -32,6 +32,36 @@ fn send_oob(fd: RawFd, bytes: &[u8]) {
     assert_eq!(n, bytes.len() as isize, "send MSG_OOB");
 }
 
+/// Sends `bytes` on a Unix stream with one descriptor (`pass`) attached.
+fn send_with_fd(fd: RawFd, bytes: &[u8], pass: RawFd) {
+    let mut iov = libc::iovec {
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut control = vec![0u8; space];
+    // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: `msg` points at `control`, which has room for one header
+    // and one descriptor (CMSG_SPACE above), so the first header and its
+    // data lie inside it.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), pass);
+    }
+    // SAFETY: `msg` and everything it points at are valid for the call.
+    let n = unsafe { libc::sendmsg(fd, &msg, 0) };
+    assert_eq!(n, bytes.len() as isize, "sendmsg with SCM_RIGHTS");
+}
+
 /// Two reads of up to 64 bytes each, as a user's loop would make them.
 fn two_reads(r: &mut impl Read) -> (Vec<u8>, std::io::Result<Vec<u8>>) {
     let mut buf = [0u8; 64];
@@ -65,13 +95,7 @@ fn tcp_read_after_the_urgent_mark_finds_the_queued_data() {
         c.write_all(b"def").unwrap();
         let (first, second) = reader.join().expect("reader");
         assert_eq!(first, std_first);
-        match second {
-            Ok(bytes) => assert_eq!(bytes, b"def"),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                panic!("the read after the urgent mark waited for data already queued")
-            }
-            Err(e) => panic!("second read: {e}"),
-        }
+        expect_def(second, "the urgent mark");
     });
 }
 
@@ -96,6 +120,44 @@ fn tcp_copy_after_the_urgent_mark_finds_the_queued_data() {
         }
         assert_eq!(got, b"abcdef");
     });
+}
+
+#[test]
+fn unix_read_after_a_segment_with_descriptors_finds_the_queued_data() {
+    util::bounded(|| {
+        let pass = std::fs::File::open("/dev/null").unwrap();
+        // std, as the reference.
+        let (c, mut s) = std::os::unix::net::UnixStream::pair().unwrap();
+        s.set_read_timeout(Some(STALL)).unwrap();
+        send_with_fd(c.as_raw_fd(), b"abc", pass.as_raw_fd());
+        (&c).write_all(b"def").unwrap();
+        let (std_first, std_second) = two_reads(&mut s);
+        assert_eq!(std_first, b"abc", "std stops after the descriptors");
+        assert_eq!(std_second.unwrap(), b"def");
+
+        let (c, mut s) = green::net::unix::UnixStream::pair().unwrap();
+        s.set_read_timeout(Some(STALL)).unwrap();
+        // The reader waits first, so both sends reach it as one edge.
+        let reader = green::spawn(move || two_reads(&mut s));
+        green::yield_now();
+        send_with_fd(c.as_raw_fd(), b"abc", pass.as_raw_fd());
+        (&c).write_all(b"def").unwrap();
+        let (first, second) = reader.join().expect("reader");
+        assert_eq!(first, std_first);
+        expect_def(second, "the descriptors");
+    });
+}
+
+/// The second read must find `def`, queued behind `after`; a
+/// `WouldBlock` means it waited out the read timeout for data already there.
+fn expect_def(second: std::io::Result<Vec<u8>>, after: &str) {
+    match second {
+        Ok(bytes) => assert_eq!(bytes, b"def"),
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+            panic!("the read after {after} waited for data already queued")
+        }
+        Err(e) => panic!("second read: {e}"),
+    }
 }
 
 /// A connected pair of std TCP streams (client, server) on 127.0.0.1.

@@ -287,34 +287,6 @@ impl<S: AsFd> Sock<S> {
         done
     }
 
-    /// A read on a stream socket, with the short-read rule: a read that
-    /// returned fewer bytes than asked for (and more than none) drained the
-    /// receive buffer, so the read side is marked not ready and the next
-    /// read waits for the hub's event instead of making a syscall that
-    /// would only return `EAGAIN`. Any data that arrives later raises a new
-    /// edge; a FIN or error that arrived together with the data is kept by
-    /// the runtime as sticky "read closed" readiness, which clearing does
-    /// not touch, so the EOF is still seen.
-    #[inline(always)]
-    pub(crate) fn read_stream(
-        &self,
-        want: usize,
-        op: impl FnMut() -> io::Result<usize>,
-    ) -> io::Result<usize> {
-        let n = self.read(op)?;
-        self.short_read_rule(want, n);
-        Ok(n)
-    }
-
-    /// The short-read rule of [`read_stream`](Self::read_stream), for a
-    /// read of `n` bytes where `want` were asked for.
-    #[inline(always)]
-    fn short_read_rule(&self, want: usize, n: usize) {
-        if n > 0 && n < want && !self.is_nonblocking() {
-            self.reg.clear_readiness(Direction::Read);
-        }
-    }
-
     /// Waits until a read would not block, as a read would wait (the read
     /// timeout applies and gives `WouldBlock`), without reading. In
     /// non-blocking mode it never waits: it asks the kernel (`poll` with a
@@ -332,21 +304,6 @@ impl<S: AsFd> Sock<S> {
             return self.reg.wait_event(Direction::Read, None);
         }
         with_deadline(t, |deadline| self.reg.wait_event(Direction::Read, deadline))
-    }
-
-    /// One read attempt on a stream socket that never waits: `WouldBlock`
-    /// if nothing is there. Keeps the readiness bookkeeping of
-    /// [`read_stream`](Self::read_stream), short-read rule included, so a
-    /// following [`wait_readable`](Self::wait_readable) parks exactly when
-    /// a read would.
-    pub(crate) fn try_read_stream(
-        &self,
-        want: usize,
-        op: impl FnMut() -> io::Result<usize>,
-    ) -> io::Result<usize> {
-        let n = self.reg.try_io(Direction::Read, op)?;
-        self.short_read_rule(want, n);
-        Ok(n)
     }
 
     /// Inlined, with the rare modes out of line, so that between the
@@ -543,6 +500,76 @@ pub(crate) fn finish_connect<S: AsFd>(s: &Sock<S>, deadline: Option<Instant>) ->
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// What a short read says about a stream socket's receive buffer.
+pub(crate) trait StreamSocket {
+    /// True if a read that returned fewer bytes than asked for (and more
+    /// than none) has emptied the receive buffer, so the next read can wait
+    /// for the hub's edge without trying (see [`Sock::read_stream`]).
+    ///
+    /// TCP: yes, but for a read that stops at the urgent mark, which the
+    /// runtime handles (a socket that has had urgent data keeps its read
+    /// readiness). Unix streams: no. A read stops after a segment that
+    /// carried descriptors (`SCM_RIGHTS`, closed by a plain read), and
+    /// between segments of different senders when `SO_PASSCRED` is set,
+    /// with more data queued and no edge to come; nothing tells such a
+    /// read from a draining one, so every Unix read tries until
+    /// `WouldBlock`.
+    const SHORT_READ_DRAINS: bool;
+}
+
+impl StreamSocket for std::net::TcpStream {
+    const SHORT_READ_DRAINS: bool = true;
+}
+
+impl StreamSocket for std::os::unix::net::UnixStream {
+    const SHORT_READ_DRAINS: bool = false;
+}
+
+impl<S: AsFd + StreamSocket> Sock<S> {
+    /// A read on a stream socket, with the short-read rule: a read that
+    /// returned fewer bytes than asked for (and more than none) drained the
+    /// receive buffer, so the read side is marked not ready and the next
+    /// read waits for the hub's event instead of making a syscall that
+    /// would only return `EAGAIN`. Any data that arrives later raises a new
+    /// edge; a FIN or error that arrived together with the data is kept by
+    /// the runtime as sticky "read closed" readiness, which clearing does
+    /// not touch, so the EOF is still seen.
+    #[inline(always)]
+    pub(crate) fn read_stream(
+        &self,
+        want: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let n = self.read(op)?;
+        self.short_read_rule(want, n);
+        Ok(n)
+    }
+
+    /// The short-read rule of [`read_stream`](Self::read_stream), for a
+    /// read of `n` bytes where `want` were asked for.
+    #[inline(always)]
+    fn short_read_rule(&self, want: usize, n: usize) {
+        if S::SHORT_READ_DRAINS && n > 0 && n < want && !self.is_nonblocking() {
+            self.reg.clear_readiness(Direction::Read);
+        }
+    }
+
+    /// One read attempt on a stream socket that never waits: `WouldBlock`
+    /// if nothing is there. Keeps the readiness bookkeeping of
+    /// [`read_stream`](Self::read_stream), short-read rule included, so a
+    /// following [`wait_readable`](Self::wait_readable) parks exactly when
+    /// a read would.
+    pub(crate) fn try_read_stream(
+        &self,
+        want: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let n = self.reg.try_io(Direction::Read, op)?;
+        self.short_read_rule(want, n);
+        Ok(n)
     }
 }
 
