@@ -477,6 +477,62 @@ fn write_timeout_after_partial_send_returns_the_count() {
     })
 }
 
+/// A green `Timeout` that expires while a blocking write waits for room,
+/// after some of its bytes went, must not lose their count: the write
+/// returns it (as std's write does when a signal interrupts it), so a
+/// caller that retries the rest under a new `Timeout` sends every byte
+/// exactly once. Plain and vectored (many slices, so the rest starts
+/// inside one).
+#[test]
+fn timeout_during_a_write_keeps_the_count_of_what_went() {
+    bounded(|| {
+        // More than loopback's send and receive buffers hold together, so
+        // the first attempt waits for the reader, which starts only after it.
+        const LEN: usize = 32 << 20;
+        let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+        for vectored in [false, true] {
+            let (c, mut s) = green_pair();
+            let first_done = std::rc::Rc::new(std::cell::Cell::new(false));
+            let seen = first_done.clone();
+            let reader = green::spawn(move || {
+                util::yield_until(|| seen.get());
+                let mut v = Vec::new();
+                s.read_to_end(&mut v).map(|_| v)
+            });
+            let (mut off, mut cut) = (0, 0);
+            while off < LEN {
+                let attempt = green::with_timeout(Duration::from_millis(20), || {
+                    let rest = &data[off..];
+                    if vectored {
+                        let parts: Vec<IoSlice<'_>> =
+                            rest.chunks(100_003).map(IoSlice::new).collect();
+                        (&c).write_vectored(&parts)
+                    } else {
+                        (&c).write(rest)
+                    }
+                });
+                first_done.set(true);
+                match attempt {
+                    Ok(Ok(n)) => {
+                        assert!(n > 0);
+                        if off + n < LEN {
+                            cut += 1;
+                        }
+                        off += n;
+                    }
+                    Ok(Err(e)) => panic!("write: {e}"),
+                    Err(_) => cut += 1, // expired before anything went
+                }
+            }
+            drop(c);
+            assert!(cut > 0, "the first attempt waits for the reader and is cut");
+            let got = no_hang("read the stream", || reader.join().unwrap().unwrap());
+            assert_eq!(got.len(), LEN, "vectored: {vectored}");
+            assert!(got == data, "vectored: {vectored}: bytes out of order");
+        }
+    })
+}
+
 // ---- conversions keep std's mode ----
 
 /// `From<std::net::TcpStream>` (and `FromRawFd`) keep a non-blocking mode

@@ -273,7 +273,8 @@ impl StreamServer {
     }
 
     /// A server on an existing listener (put back in green blocking mode
-    /// if `set_nonblocking(true)` was called on it).
+    /// if `set_nonblocking(true)` was called on it; the mode is shared with
+    /// the listener's `try_clone`s, as std's is, so they change too).
     pub fn new<H, R>(listener: TcpListener, handler: H) -> StreamServer
     where
         H: Fn(TcpStream, SocketAddr) -> R + 'static,
@@ -420,7 +421,8 @@ impl DatagramServer {
     }
 
     /// A server on an existing socket (put back in green blocking mode if
-    /// `set_nonblocking(true)` was called on it).
+    /// `set_nonblocking(true)` was called on it; shared with its
+    /// `try_clone`s, as for [`StreamServer::new`]).
     pub fn new<H, R>(socket: UdpSocket, handler: H) -> DatagramServer
     where
         H: Fn(Vec<u8>, SocketAddr, Reply) -> R + 'static,

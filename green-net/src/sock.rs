@@ -11,6 +11,7 @@
 use std::io;
 use std::io::IoSlice;
 use std::os::fd::AsFd;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -208,33 +209,43 @@ impl<S: AsFd> Sock<S> {
     /// Runs a read-side operation (read, recv, accept, peek) greenly.
     #[inline(always)]
     pub(crate) fn read<R>(&self, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
-        self.io(Direction::Read, &self.mode().read_timeout, op)
+        self.io(Direction::Read, op)
     }
 
     /// Runs a write-side operation (write, send) greenly.
     #[inline(always)]
     pub(crate) fn write<R>(&self, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
-        self.io(Direction::Write, &self.mode().write_timeout, op)
+        self.io(Direction::Write, op)
     }
 
     /// A write on a stream socket, as a blocking one behaves on Linux: it
     /// returns once the whole of `buf` is in the kernel, not after the
     /// first short send, so `write(&big)` gives `big.len()` as std's does.
-    /// A write timeout that expires after some bytes went gives their
-    /// count (std: `SO_SNDTIMEO` cuts the call short), as does an error
-    /// after some bytes went (the next write reports it). In non-blocking
-    /// mode one send, as std.
+    /// Once some bytes went, whatever stops the rest gives their count: the
+    /// write timeout (one deadline for the whole call, as `SO_SNDTIMEO`),
+    /// an error (the next write reports it), or a kill or `Timeout` (std's
+    /// write returns the count when a signal interrupts it; the kill or
+    /// `Timeout` is delivered again at the next blocking point). In
+    /// non-blocking mode one send, as std.
     #[inline(always)]
     pub(crate) fn write_stream(
         &self,
         buf: &[u8],
         mut send: impl FnMut(&[u8]) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let n = self.write(|| send(buf))?;
-        if n == buf.len() || n == 0 || self.is_nonblocking() {
+        let m = self.mode();
+        if m.nonblocking.load(Ordering::Relaxed) {
+            return io_nonblocking(|| send(buf));
+        }
+        let t = m.write_timeout.load(Ordering::Relaxed);
+        if t != NO_TIMEOUT {
+            return self.write_whole_timed(t, buf.len(), |done| send(&buf[done..]));
+        }
+        let n = self.reg.io(Direction::Write, None, || send(buf))?;
+        if n == buf.len() || n == 0 {
             return Ok(n);
         }
-        Ok(self.write_rest(buf.len(), n, |done| send(&buf[done..])))
+        Ok(self.write_rest(buf.len(), n, None, |done| send(&buf[done..])))
     }
 
     /// [`write_stream`](Self::write_stream) for a vectored write.
@@ -244,44 +255,95 @@ impl<S: AsFd> Sock<S> {
         bufs: &[IoSlice<'_>],
         mut send: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let n = self.write(|| send(bufs))?;
-        let total = bufs.iter().fold(0usize, |t, b| t.saturating_add(b.len()));
-        if n >= total || n == 0 || self.is_nonblocking() {
-            return Ok(n);
+        let m = self.mode();
+        if m.nonblocking.load(Ordering::Relaxed) {
+            return io_nonblocking(|| send(bufs));
         }
-        // Rare (the send buffer filled): a copy of the slice list that can
-        // be advanced past what went.
-        let mut rest: Vec<IoSlice<'_>> = bufs.to_vec();
-        let mut view: &mut [IoSlice<'_>] = &mut rest;
-        let mut sent = 0;
-        Ok(self.write_rest(total, n, |done| {
+        let total = bufs.iter().fold(0usize, |t, b| t.saturating_add(b.len()));
+        // From offset `done`: the slices past what went. Rare (the send
+        // buffer filled), so the copy of the slice list that can be
+        // advanced is made only then.
+        let mut rest: Vec<IoSlice<'_>> = Vec::new();
+        let (mut first, mut sent) = (0, 0);
+        let send_from = |done: usize| {
+            if done == 0 {
+                return send(bufs);
+            }
+            if rest.is_empty() {
+                rest.extend_from_slice(bufs);
+            }
+            let left = rest.len() - first;
+            let mut view: &mut [IoSlice<'_>] = &mut rest[first..];
             IoSlice::advance_slices(&mut view, done - sent);
+            first += left - view.len();
             sent = done;
             send(view)
-        }))
+        };
+        let t = m.write_timeout.load(Ordering::Relaxed);
+        if t != NO_TIMEOUT {
+            return self.write_whole_timed(t, total, send_from);
+        }
+        self.write_whole(None, total, send_from)
+    }
+
+    /// A whole stream write of `total` bytes under a write timeout of `t`
+    /// nanoseconds; `send_from(done)` sends from offset `done`.
+    #[cold]
+    #[inline(never)]
+    fn write_whole_timed(
+        &self,
+        t: u64,
+        total: usize,
+        send_from: impl FnMut(usize) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        with_deadline(t, |deadline| self.write_whole(deadline, total, send_from))
+    }
+
+    /// The first send of a whole stream write (see
+    /// [`write_stream`](Self::write_stream)), then the rest if it was short.
+    #[inline(always)]
+    fn write_whole(
+        &self,
+        deadline: Option<Instant>,
+        total: usize,
+        mut send_from: impl FnMut(usize) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let n = self.reg.io(Direction::Write, deadline, || send_from(0))?;
+        if n >= total || n == 0 {
+            return Ok(n);
+        }
+        Ok(self.write_rest(total, n, deadline, send_from))
     }
 
     /// Sends the rest of a stream write of `total` bytes of which `done`
-    /// went, parking between sends; `send_from(done)` sends from offset
-    /// `done`. The write timeout runs from here, for the rest as a whole.
+    /// went, parking between sends, and returns how much went in all.
+    /// Once bytes went, their count is the result whatever stops the rest
+    /// (see [`write_stream`](Self::write_stream)): an error, the
+    /// `deadline`, or a kill or `Timeout` unwinding from a park, which is
+    /// caught here and delivered again at the next blocking point, so a
+    /// caller that retries never sends these bytes twice.
     #[cold]
     #[inline(never)]
     fn write_rest(
         &self,
         total: usize,
         mut done: usize,
+        deadline: Option<Instant>,
         mut send_from: impl FnMut(usize) -> io::Result<usize>,
     ) -> usize {
-        let t = self.mode().write_timeout.load(Ordering::Relaxed);
-        let deadline = if t == NO_TIMEOUT {
-            None
-        } else {
-            Instant::now().checked_add(Duration::from_nanos(t))
-        };
-        while done < total {
-            match self.reg.io(Direction::Write, deadline, || send_from(done)) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => done += n,
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            while done < total {
+                match self.reg.io(Direction::Write, deadline, || send_from(done)) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => done += n,
+                }
+            }
+        }));
+        if let Err(payload) = r {
+            if !green_runtime::is_kill(payload.as_ref())
+                && !green_runtime::is_timeout(payload.as_ref())
+            {
+                panic::resume_unwind(payload);
             }
         }
         done
@@ -311,16 +373,16 @@ impl<S: AsFd> Sock<S> {
     /// many connections every frame on that path is a cold cache line
     /// after each wake-up.
     #[inline(always)]
-    fn io<R>(
-        &self,
-        dir: Direction,
-        timeout: &AtomicU64,
-        op: impl FnMut() -> io::Result<R>,
-    ) -> io::Result<R> {
-        if self.is_nonblocking() {
+    fn io<R>(&self, dir: Direction, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+        let m = self.mode();
+        if m.nonblocking.load(Ordering::Relaxed) {
             return io_nonblocking(op);
         }
-        let t = timeout.load(Ordering::Relaxed);
+        let t = match dir {
+            Direction::Read => &m.read_timeout,
+            Direction::Write => &m.write_timeout,
+        }
+        .load(Ordering::Relaxed);
         if t == NO_TIMEOUT {
             return self.reg.io(dir, None, op);
         }

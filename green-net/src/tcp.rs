@@ -122,6 +122,11 @@ impl TcpStream {
     /// Gives back the std stream, in blocking mode unless
     /// `set_nonblocking(true)` was called; timeouts carry over.
     ///
+    /// The mode belongs to the socket, not the handle: green `try_clone`s
+    /// of this stream that stay green would then make blocking syscalls
+    /// and stall their thread. Give back the last handle, or call
+    /// `set_nonblocking(true)` first.
+    ///
     /// # Errors
     /// If the descriptor's mode cannot be changed.
     pub fn into_std(self) -> io::Result<net::TcpStream> {
@@ -354,7 +359,10 @@ macro_rules! fd_traits {
 
         impl FromRawFd for $green {
             /// Takes ownership of `fd` and makes it green (non-blocking at
-            /// the OS level, green-blocking for the caller).
+            /// the OS level). Green-blocking for the caller, unless the
+            /// descriptor was already non-blocking: then it keeps std's
+            /// non-blocking behaviour (`WouldBlock`), as `From<std socket>`
+            /// does; `set_nonblocking(false)` makes it green-blocking.
             unsafe fn from_raw_fd(fd: RawFd) -> $green {
                 // SAFETY: the caller guarantees `fd` is an open socket of
                 // the right kind that it owns and hands over.

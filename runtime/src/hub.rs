@@ -691,13 +691,13 @@ impl Hub {
             if ev.is_write_closed() || err {
                 src.write_closed = true;
             }
-            let urgent = ev.is_priority();
-            if urgent {
+            if ev.is_priority() {
                 src.urgent = true;
             }
             let mut readers = Woken::none();
             let mut writers = Woken::none();
-            if ev.is_readable() || ev.is_read_closed() || err || urgent {
+            // mio counts EPOLLPRI as readable too: urgent data wakes readers.
+            if ev.is_readable() || ev.is_read_closed() || err {
                 src.readable = true;
                 readers = src.readers.take();
             }

@@ -77,7 +77,7 @@ pub use park::{
     consume_budget, current_unparker, deadline_after, idle, park, park_until, sleep, sleep_until,
     yield_now, Unparker,
 };
-pub use timeout::{with_timeout, Elapsed, Timeout};
+pub use timeout::{is_timeout, with_timeout, Elapsed, Timeout};
 pub use wake::{current_wake_ref, Wake, WakeRef};
 
 /// Which guard-page mechanism this process uses for greenlet stacks:

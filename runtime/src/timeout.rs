@@ -113,6 +113,32 @@ pub fn with_timeout<T>(dur: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
     Timeout::new(dur).run(f)
 }
 
+/// True if `payload` (caught with `catch_unwind`) is an expired
+/// [`Timeout`] being delivered rather than a panic, as
+/// [`is_kill`](crate::is_kill) is for a kill. Code that catches unwinds
+/// inside a `Timeout` region should re-raise such payloads with
+/// [`std::panic::resume_unwind`]; one that swallows it sees it again at its
+/// next blocking point, as long as the region lasts.
+///
+/// ```
+/// use std::panic::{self, AssertUnwindSafe};
+/// use std::time::Duration;
+///
+/// let r = green_runtime::with_timeout(Duration::from_millis(5), || {
+///     let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+///         green_runtime::sleep(Duration::from_secs(10))
+///     }));
+///     let payload = caught.unwrap_err();
+///     assert!(green_runtime::is_timeout(payload.as_ref()));
+///     assert!(!green_runtime::is_kill(payload.as_ref()));
+///     panic::resume_unwind(payload)
+/// });
+/// assert!(r.is_err());
+/// ```
+pub fn is_timeout(payload: &(dyn std::any::Any + Send)) -> bool {
+    payload.is::<TimeoutSignal>()
+}
+
 /// The error of a region whose [`Timeout`] expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed {

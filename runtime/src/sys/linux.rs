@@ -2,7 +2,7 @@
 
 use std::io;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 use std::sync::{Once, OnceLock};
 
 /// `MADV_GUARD_INSTALL` (Linux 6.13+): turns a range into guard pages without
@@ -214,16 +214,24 @@ pub(crate) unsafe fn discard(ptr: NonNull<u8>, len: usize) {
     unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_DONTNEED) };
 }
 
+/// Set once the kernel refused `MADV_DONTNEED` through `process_madvise`
+/// (before Linux 6.13 it takes only a few kinds of advice), so
+/// [`discard_many`] stops asking.
+static DISCARD_BATCH_REFUSED: AtomicBool = AtomicBool::new(false);
+
 /// [`discard`] for many ranges of `len` bytes, with one syscall per 1,024
-/// ranges where the kernel allows (one TLB flush per batch instead of one
-/// per range), else range by range.
+/// ranges where the kernel allows (and, on kernels that batch it, one TLB
+/// flush per call instead of one per range), else range by range.
 ///
 /// # Safety
 /// As for [`discard`], for every range.
 pub(crate) unsafe fn discard_many(starts: &[NonNull<u8>], len: usize) {
-    // SAFETY: the caller guarantees the ranges.
-    if unsafe { madvise_batched(starts, len, libc::MADV_DONTNEED) } {
-        return;
+    if !DISCARD_BATCH_REFUSED.load(Ordering::Relaxed) {
+        // SAFETY: the caller guarantees the ranges.
+        if unsafe { madvise_batched(starts, len, libc::MADV_DONTNEED) } {
+            return;
+        }
+        DISCARD_BATCH_REFUSED.store(true, Ordering::Relaxed);
     }
     for &s in starts {
         // SAFETY: as above; discarding a range twice is harmless.
