@@ -47,7 +47,10 @@
 //! first waiter's stack, so
 //! waiters are served in FIFO order and a release-and-reacquire loop cannot
 //! starve anyone. A waiter that is killed or times out leaves its entry in
-//! a drop guard and passes on whatever had been handed to it. See
+//! a drop guard and passes on whatever had been handed to it. `Mutex`
+//! also keeps who holds it in an atomic word outside that lock, so an
+//! uncontended lock + unlock is one compare-exchange each way, and its
+//! lock and list are touched only when someone waits (see `mutex.rs`). See
 //! `docs/sync.md` for the full story and the gevent → green table.
 //!
 //! All types are `Send + Sync`: a greenlet on one hub is woken by a

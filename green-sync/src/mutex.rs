@@ -1,66 +1,226 @@
 //! Mutex: a green mutual-exclusion lock with a guard, mirroring
 //! `std::sync::Mutex`.
+//!
+//! # Implementation
+//!
+//! Who holds the lock is one atomic *state word* beside the usual wait
+//! list (behind the usual short [`Lock`], see the `waitq` module), so an
+//! uncontended lock + unlock is two locked instructions, as for
+//! `std::sync::Mutex`, and never touches the wait list:
+//!
+//! * `LOCKED`: someone holds the mutex (or it has been handed to a waiter
+//!   that has not run yet);
+//! * `QUEUED`: someone may be in the wait list, so an unlock must look at
+//!   it.
+//!
+//! Lock is a compare-exchange `0 → LOCKED`; unlock subtracts `LOCKED`
+//! (one `lock xadd`) and is done if the word was exactly `LOCKED`. The
+//! rules that make it race-free:
+//!
+//! 1. `QUEUED` is set or cleared only with the wait-list lock held. A
+//!    locker sets it in the compare-exchange `LOCKED → LOCKED | QUEUED`
+//!    that also checks the mutex is still held, then pushes its entry
+//!    before it lets go of the list lock.
+//! 2. Without the list lock, the word changes only by the fast lock
+//!    (`0 → LOCKED`) and by the owner's unlock (minus `LOCKED`). While
+//!    `QUEUED` is set the fast lock fails, so only the owner changes the
+//!    word, and its unlock then leaves `QUEUED` alone: "released, to be
+//!    handed over". That value is not 0, so no fast lock or `try_lock`
+//!    takes it, and a slow locker queues behind the waiters (FIFO).
+//! 3. An unlock that found `QUEUED` takes the list lock and hands the
+//!    mutex to the first waiter, storing `LOCKED` (or `LOCKED | QUEUED` if
+//!    more wait): the FIFO hand-off of `docs/sync.md`. If the list turned
+//!    out empty it stores 0.
+//!
+//! So a waiter registering and an unlocker unlocking meet in one of two
+//! orders on the word. If the unlock comes first (the word is 0), the
+//! waiter's compare-exchange fails, it reads 0 and takes the mutex itself
+//! instead of queueing. If the waiter's `LOCKED → LOCKED | QUEUED` comes
+//! first, the unlock sees `QUEUED` and takes the list lock, which the
+//! waiter lets go of only once its entry is in: it finds the entry and
+//! hands the mutex over. No lost wake-up, and never two owners: the mutex
+//! goes from one owner to the next either through the word (0) or through
+//! exactly one gift slot.
+//!
+//! `QUEUED` may outlive the entries it announced (a waiter that timed out
+//! or was killed removes its entry without touching the word): the next
+//! unlock then takes the slow path once, finds the list empty and stores
+//! 0. It is never missing while an entry is in the list.
+//!
+//! The fairness budget: `lock` and `lock_timeout` spend one unit of the
+//! greenlet's budget (`consume_budget`, a decrement of the hub's counter)
+//! *before* touching the word, so the yield it makes every so many
+//! operations never happens while this mutex is held; `try_lock` spends
+//! none, as before.
 
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
 
 use green_runtime::{consume_budget, deadline_after};
 
 use crate::waitq::{block, Lock, Outcome, PassOn, WaitList, Wakes};
 
-/// Who holds a green lock and who waits for it: a one-permit semaphore with
-/// hand-off. Shared by [`Mutex`] and the condition variable.
-pub(crate) struct Gate {
-    locked: bool,
-    waiters: WaitList<(), ()>,
+/// The mutex is held (or handed to a waiter that has not run yet).
+const LOCKED: u8 = 1;
+/// The wait list may hold entries: an unlock must look at it.
+const QUEUED: u8 = 2;
+
+type List = WaitList<(), ()>;
+
+fn itself(l: &mut List) -> &mut List {
+    l
+}
+
+/// Who holds a green lock and who waits for it: a one-permit semaphore
+/// with hand-off and a one-instruction fast path each way (see the module
+/// comment).
+struct Gate {
+    state: AtomicU8,
+    waiters: Lock<List>,
 }
 
 impl Gate {
-    pub(crate) const fn new() -> Gate {
+    const fn new() -> Gate {
         Gate {
-            locked: false,
-            waiters: WaitList::new(),
+            state: AtomicU8::new(0),
+            waiters: Lock::new(WaitList::new()),
         }
     }
-}
 
-fn gate_waiters(g: &mut Gate) -> &mut WaitList<(), ()> {
-    &mut g.waiters
-}
+    /// Takes the gate if it is free now: one compare-exchange.
+    ///
+    /// Acquire: on success we read the value the previous owner released
+    /// (its unlock's subtraction or the slow unlock's store of 0, both
+    /// Release), so its writes to the protected value happen before ours.
+    #[inline(always)]
+    fn try_acquire(&self) -> bool {
+        self.state
+            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
 
-/// Hands the lock to the first waiter, or marks it free.
-fn gate_release(g: &mut Gate) -> Wakes {
-    match g.waiters.hand_front(()) {
-        Ok(w) => Wakes::one(w),
-        Err(()) => {
-            g.locked = false;
-            Wakes::new()
+    /// Takes the gate, waiting at most until `deadline` (`None`: for ever).
+    #[inline]
+    fn acquire(&self, deadline: Option<Instant>) -> bool {
+        self.try_acquire() || self.acquire_slow(deadline)
+    }
+
+    /// The gate was held: queue for it under the list lock (unless it was
+    /// freed meanwhile) and wait for the hand-off.
+    #[cold]
+    #[inline(never)]
+    fn acquire_slow(&self, deadline: Option<Instant>) -> bool {
+        let q = self.waiters.lock();
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s == 0 {
+                // Freed since the fast path, with nobody to hand it to
+                // (rule 3). Take it; Acquire as in `try_acquire`.
+                match self.state.compare_exchange_weak(
+                    0,
+                    LOCKED,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(now) => s = now,
+                }
+            } else if s & QUEUED != 0 {
+                // Announced already, or released and about to be handed
+                // to the first waiter by an unlocker that needs the list
+                // lock we hold (rule 2): queue behind the others.
+                break;
+            } else {
+                // `LOCKED`: announce ourselves before queueing, in the
+                // same atomic step that checks the gate is still held.
+                // Relaxed: nothing is published through this bit. An
+                // unlocker that reads it then takes the list lock; we hold
+                // that lock now, so coherence on the word orders its lock
+                // after our unlock of the list (Release): it sees our
+                // entry.
+                match self.state.compare_exchange_weak(
+                    LOCKED,
+                    LOCKED | QUEUED,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(now) => s = now,
+                }
+            }
+        }
+        // The gift is the gate itself; it arrives through the slot's
+        // `done` flag (Release/Acquire), which orders the previous owner's
+        // writes before ours.
+        let pass_on = |q: &mut List, (): ()| -> PassOn<()> { Ok(self.release_locked(q)) };
+        matches!(
+            block(q, itself, pass_on, (), deadline, "Mutex::lock"),
+            Outcome::Woken(())
+        )
+    }
+
+    /// Lets go of the gate: one atomic subtraction; done if nobody is
+    /// queued. (A subtraction, `lock xadd`, measured cheaper than a
+    /// compare-exchange here; unlike a swap it leaves `QUEUED` in place.)
+    ///
+    /// Release: publishes the owner's writes to the next owner, who takes
+    /// the gate with an Acquire exchange reading this value (or, after a
+    /// hand-off, through the gift slot written after it).
+    #[inline(always)]
+    fn release(&self) {
+        if self.state.fetch_sub(LOCKED, Ordering::Release) != LOCKED {
+            self.release_slow();
         }
     }
-}
 
-fn gate_pass_on(g: &mut Gate, (): ()) -> PassOn<()> {
-    Ok(gate_release(g))
-}
+    /// `QUEUED` was set: the word is now `QUEUED` alone, which nobody but
+    /// us may change (rule 2). Hand the gate over under the list lock.
+    #[cold]
+    #[inline(never)]
+    fn release_slow(&self) {
+        let wakes = self.release_locked(&mut self.waiters.lock());
+        wakes.wake();
+    }
 
-/// Takes the gate, waiting at most `timeout` (`None`: for ever).
-fn gate_acquire(gate: &Lock<Gate>, timeout: Option<Duration>) -> bool {
-    let deadline = timeout.and_then(deadline_after);
-    let mut g = gate.lock();
-    if !g.locked {
-        g.locked = true;
-        return true;
+    /// Hands the gate to the first waiter, or marks it free. Call with the
+    /// list lock held (`q` is its state), owning the gate: after the
+    /// unlock's subtraction (the word is `QUEUED`), or as a waiter that
+    /// was handed the gate and is leaving (the word is `LOCKED` or
+    /// `LOCKED | QUEUED`). Either way nobody else can change the word now
+    /// (rule 2), so whole-word stores suffice.
+    fn release_locked(&self, q: &mut List) -> Wakes {
+        match q.hand_front(()) {
+            Ok(w) => {
+                // Handed: held again, now by the waiter. It reads its
+                // ownership from its slot (`done`, Release/Acquire, set
+                // after our unlock's Release), not from the word, so this
+                // store needs no ordering of its own (Relaxed); the new
+                // owner's own unlock publishes its writes.
+                let word = if q.is_empty() {
+                    LOCKED
+                } else {
+                    LOCKED | QUEUED
+                };
+                self.state.store(word, Ordering::Relaxed);
+                Wakes::one(w)
+            }
+            Err(()) => {
+                // Free. Release, as in `release`: the next owner takes it
+                // with an Acquire exchange that reads this store.
+                self.state.store(0, Ordering::Release);
+                Wakes::new()
+            }
+        }
     }
-    if timeout == Some(Duration::ZERO) {
-        return false;
+
+    /// Held, or released and being handed to a waiter.
+    fn is_locked(&self) -> bool {
+        self.state.load(Ordering::Relaxed) != 0
     }
-    matches!(
-        block(g, gate_waiters, gate_pass_on, (), deadline, "Mutex::lock"),
-        Outcome::Woken(())
-    )
 }
 
 /// A mutual-exclusion lock whose `lock` blocks greenly: a greenlet waiting
@@ -96,13 +256,13 @@ fn gate_acquire(gate: &Lock<Gate>, timeout: Option<Duration>) -> bool {
 /// returns the guard directly. `try_lock` and `lock_timeout` return
 /// `Option`. Not reentrant: locking twice from one greenlet deadlocks it.
 pub struct Mutex<T: ?Sized> {
-    gate: Lock<Gate>,
+    gate: Gate,
     data: UnsafeCell<T>,
 }
 
 // SAFETY: the value is reached only through a `MutexGuard`, and the gate
 // admits one guard at a time (a guard exists only between a successful
-// `gate_acquire` and the matching `unlock`), so threads sharing the mutex
+// acquire of the gate and the matching `unlock`; see the module comment), so threads sharing the mutex
 // hand the value to each other but never share it: `T: Send` suffices, as
 // for `std::sync::Mutex`.
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
@@ -136,7 +296,7 @@ impl<T> Mutex<T> {
     /// A new, unlocked mutex holding `value`.
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
-            gate: Lock::new(Gate::new()),
+            gate: Gate::new(),
             data: UnsafeCell::new(value),
         }
     }
@@ -157,27 +317,35 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Locks the mutex, blocking greenly until it is free.
+    #[inline]
     pub fn lock(&self) -> MutexGuard<'_, T> {
         consume_budget();
-        gate_acquire(&self.gate, None);
+        self.gate.acquire(None);
         self.guard()
     }
 
     /// Like [`lock`](Mutex::lock), giving up after `timeout`.
     pub fn lock_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
         consume_budget();
-        gate_acquire(&self.gate, Some(timeout)).then(|| self.guard())
+        let acquired = if timeout.is_zero() {
+            self.gate.try_acquire()
+        } else {
+            self.gate.acquire(deadline_after(timeout))
+        };
+        acquired.then(|| self.guard())
     }
 
     /// Locks the mutex if it is free now; never blocks. Does not overtake a
     /// waiter: while anyone waits, the lock is not free.
+    #[inline]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        gate_acquire(&self.gate, Some(Duration::ZERO)).then(|| self.guard())
+        self.gate.try_acquire().then(|| self.guard())
     }
 
-    /// True if some greenlet (or thread) holds the lock.
+    /// True if some greenlet (or thread) holds the lock, or an unlock is
+    /// handing it to a waiter right now.
     pub fn is_locked(&self) -> bool {
-        self.gate.lock().locked
+        self.gate.is_locked()
     }
 
     /// A mutable reference to the value; no locking needed, since the
@@ -186,9 +354,9 @@ impl<T: ?Sized> Mutex<T> {
         self.data.get_mut()
     }
 
+    #[inline]
     fn unlock(&self) {
-        let wake = gate_release(&mut self.gate.lock());
-        wake.wake();
+        self.gate.release();
     }
 }
 
@@ -230,6 +398,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
 }
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         self.mutex.unlock();
     }
