@@ -533,6 +533,26 @@ fn timeout_during_a_write_keeps_the_count_of_what_went() {
     })
 }
 
+/// A kill that reaches a writer waiting for room after part of its buffer
+/// went ends it as killed, as every kill does: the write does not catch it
+/// (nobody would ever deliver it again if the greenlet did not block).
+#[test]
+fn kill_during_a_write_ends_the_writer_as_killed() {
+    bounded(|| {
+        let (c, _silent) = green_pair();
+        let big = vec![7u8; 32 << 20];
+        let w = green::spawn(move || (&c).write(&big).map_err(|e| e.kind()));
+        // The writer runs until the buffers are full and parks.
+        green::yield_now();
+        w.kill();
+        let end = no_hang("join the killed writer", || w.join());
+        assert!(
+            end.as_ref().is_err_and(|e| e.is_killed()),
+            "the writer ended with {end:?}"
+        );
+    })
+}
+
 // ---- conversions keep std's mode ----
 
 /// `From<std::net::TcpStream>` (and `FromRawFd`) keep a non-blocking mode

@@ -223,10 +223,10 @@ impl<S: AsFd> Sock<S> {
     /// first short send, so `write(&big)` gives `big.len()` as std's does.
     /// Once some bytes went, whatever stops the rest gives their count: the
     /// write timeout (one deadline for the whole call, as `SO_SNDTIMEO`),
-    /// an error (the next write reports it), or a kill or `Timeout` (std's
-    /// write returns the count when a signal interrupts it; the kill or
-    /// `Timeout` is delivered again at the next blocking point). In
-    /// non-blocking mode one send, as std.
+    /// an error (the next write reports it), or a green `Timeout` (as std's
+    /// write returns the count when a signal interrupts it; the `Timeout`
+    /// is delivered again at its region's next blocking point). A kill
+    /// unwinds as everywhere. In non-blocking mode one send, as std.
     #[inline(always)]
     pub(crate) fn write_stream(
         &self,
@@ -319,9 +319,10 @@ impl<S: AsFd> Sock<S> {
     /// went, parking between sends, and returns how much went in all.
     /// Once bytes went, their count is the result whatever stops the rest
     /// (see [`write_stream`](Self::write_stream)): an error, the
-    /// `deadline`, or a kill or `Timeout` unwinding from a park, which is
-    /// caught here and delivered again at the next blocking point, so a
-    /// caller that retries never sends these bytes twice.
+    /// `deadline`, or a `Timeout` unwinding from a park, which is caught
+    /// here and delivered again at the region's next blocking point, so a
+    /// caller that retries never sends these bytes twice. A kill unwinds
+    /// on: the greenlet ends, and nobody retries.
     #[cold]
     #[inline(never)]
     fn write_rest(
@@ -340,9 +341,10 @@ impl<S: AsFd> Sock<S> {
             }
         }));
         if let Err(payload) = r {
-            if !green_runtime::is_kill(payload.as_ref())
-                && !green_runtime::is_timeout(payload.as_ref())
-            {
+            // Only a `Timeout`: a killed greenlet ends, so the count is
+            // moot, and catching the kill could lose it for good if the
+            // greenlet never blocked again.
+            if !green_runtime::is_timeout(payload.as_ref()) {
                 panic::resume_unwind(payload);
             }
         }

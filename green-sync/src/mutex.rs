@@ -193,10 +193,14 @@ impl Gate {
     /// `LOCKED | QUEUED`). Either way nobody else can change the word now
     /// (rule 2), so whole-word stores suffice.
     fn release_locked(&self, q: &mut List) -> Wakes {
-        match q.hand_front(()) {
-            Ok(w) => {
-                // Handed: held again, now by the waiter. It reads its
-                // ownership from its slot (`done`, Release/Acquire, set
+        match q.pop_front() {
+            Some((p, ())) => {
+                // Held again, now by that waiter. The word is stored before
+                // the hand-off: once its slot says `done`, the waiter may
+                // run before our wake reaches it (its timer fired, or a
+                // stale permit) and unlock, and that unlock must find the
+                // word as we leave it. It reads its ownership from the slot
+                // (`done`, Release/Acquire, written after this store and
                 // after our unlock's Release), not from the word, so this
                 // store needs no ordering of its own (Relaxed); the new
                 // owner's own unlock publishes its writes.
@@ -206,9 +210,9 @@ impl Gate {
                     LOCKED | QUEUED
                 };
                 self.state.store(word, Ordering::Relaxed);
-                Wakes::one(w)
+                Wakes::one(q.hand(p, ()))
             }
-            Err(()) => {
+            None => {
                 // Free. Release, as in `release`: the next owner takes it
                 // with an Acquire exchange that reads this store.
                 self.state.store(0, Ordering::Release);
@@ -320,7 +324,9 @@ impl<T: ?Sized> Mutex<T> {
     #[inline]
     pub fn lock(&self) -> MutexGuard<'_, T> {
         consume_budget();
-        self.gate.acquire(None);
+        let acquired = self.gate.acquire(None);
+        // Without a deadline the wait ends only with the hand-off.
+        debug_assert!(acquired, "an untimed Mutex::lock returned without the lock");
         self.guard()
     }
 

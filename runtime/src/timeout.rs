@@ -74,7 +74,12 @@ impl Timeout {
     /// Runs `f`; if the deadline passes while `f` is blocked, `f` unwinds
     /// from that blocking point and this returns [`Elapsed`].
     ///
-    /// Panics and kills inside `f` pass through unchanged.
+    /// Panics and kills inside `f` pass through unchanged. Code that
+    /// catches the unwind sees it again at its next blocking point in the
+    /// region; one that catches it and then ends without blocking makes
+    /// this return `Ok`. green-net's stream `write` is such code once part
+    /// of its buffer went: it returns that count (see `docs/concepts.md`,
+    /// "Timeout").
     pub fn run<T>(self, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
         let Some(deadline) = self.deadline else {
             return Ok(f());
