@@ -970,23 +970,27 @@ fn incoming_yields_connections_in_order() {
 /// limit is process-wide.
 #[test]
 fn accept_out_of_descriptors_returns_emfile() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
+    let out = util::run_self_with_env(
+        &[
             "--exact",
             "accept_at_emfile_child",
             "--ignored",
             "--nocapture",
-        ])
-        .env("GREEN_NET_PARITY_EMFILE_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        ],
+        &[("GREEN_NET_PARITY_EMFILE_CHILD", "1")],
+        util::HARD_LIMIT,
+    );
     assert!(
         out.status.success(),
-        "child failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        "child failed: {}\n{}",
+        out.stdout,
+        out.stderr
     );
-    assert!(stdout.contains("child: emfile parity ok"), "{stdout}");
+    assert!(
+        out.stdout.contains("child: emfile parity ok"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -343,21 +343,21 @@ static ACCEPT_LOG: AcceptLog = AcceptLog(Mutex::new(Vec::new()));
 /// process: the descriptor limit is process-wide.
 #[test]
 fn accept_backs_off_under_descriptor_exhaustion() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
+    let out = util::run_self_with_env(
+        &[
             "--exact",
             "accept_backs_off_under_descriptor_exhaustion_child",
             "--ignored",
             "--nocapture",
-        ])
-        .env("GREEN_NET_EMFILE_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        ],
+        &[("GREEN_NET_EMFILE_CHILD", "1")],
+        util::HARD_LIMIT,
+    );
+    let stdout = out.stdout;
     assert!(
         out.status.success(),
         "child failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
     assert!(stdout.contains("1 passed"), "{stdout}");
     assert!(
