@@ -233,19 +233,7 @@ impl<S: AsFd> Sock<S> {
         buf: &[u8],
         mut send: impl FnMut(&[u8]) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let m = self.mode();
-        if m.nonblocking.load(Ordering::Relaxed) {
-            return io_nonblocking(|| send(buf));
-        }
-        let t = m.write_timeout.load(Ordering::Relaxed);
-        if t != NO_TIMEOUT {
-            return self.write_whole_timed(t, buf.len(), |done| send(&buf[done..]));
-        }
-        let n = self.reg.io(Direction::Write, None, || send(buf))?;
-        if n == buf.len() || n == 0 {
-            return Ok(n);
-        }
-        Ok(self.write_rest(buf.len(), n, None, |done| send(&buf[done..])))
+        self.write_stream_from(buf.len(), |done| send(&buf[done..]))
     }
 
     /// [`write_stream`](Self::write_stream) for a vectored write.
@@ -255,10 +243,6 @@ impl<S: AsFd> Sock<S> {
         bufs: &[IoSlice<'_>],
         mut send: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let m = self.mode();
-        if m.nonblocking.load(Ordering::Relaxed) {
-            return io_nonblocking(|| send(bufs));
-        }
         let total = bufs.iter().fold(0usize, |t, b| t.saturating_add(b.len()));
         // From offset `done`: the slices past what went. Rare (the send
         // buffer filled), so the copy of the slice list that can be
@@ -279,6 +263,23 @@ impl<S: AsFd> Sock<S> {
             sent = done;
             send(view)
         };
+        self.write_stream_from(total, send_from)
+    }
+
+    /// A stream write of `total` bytes in the socket's mode: one send in
+    /// non-blocking mode, else the whole of it (see
+    /// [`write_stream`](Self::write_stream)); `send_from(done)` sends from
+    /// offset `done`.
+    #[inline(always)]
+    fn write_stream_from(
+        &self,
+        total: usize,
+        mut send_from: impl FnMut(usize) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let m = self.mode();
+        if m.nonblocking.load(Ordering::Relaxed) {
+            return io_nonblocking(|| send_from(0));
+        }
         let t = m.write_timeout.load(Ordering::Relaxed);
         if t != NO_TIMEOUT {
             return self.write_whole_timed(t, total, send_from);
@@ -421,11 +422,7 @@ impl<S: AsFd> Sock<S> {
         }
         green_runtime::consume_budget();
         let t = self.mode().write_timeout.load(Ordering::Relaxed);
-        let deadline = if t == NO_TIMEOUT {
-            None
-        } else {
-            Instant::now().checked_add(Duration::from_nanos(t))
-        };
+        let deadline = deadline_in(t);
         let mut pause = backoff.0;
         loop {
             match op() {
@@ -481,11 +478,20 @@ impl<S: AsFd> Sock<S> {
     }
 }
 
+/// The deadline of a timeout of `t` nanoseconds (as stored), from now:
+/// `None` for no timeout, or one too far to represent.
+fn deadline_in(t: u64) -> Option<Instant> {
+    if t == NO_TIMEOUT {
+        return None;
+    }
+    Instant::now().checked_add(Duration::from_nanos(t))
+}
+
 /// Runs a green wait with a deadline `t` nanoseconds from now, and gives
 /// its expiry as std does (`timed_out`). A `TimedOut` that comes from the
 /// operation itself, before the deadline, is passed through.
 fn with_deadline<R>(t: u64, wait: impl FnOnce(Option<Instant>) -> io::Result<R>) -> io::Result<R> {
-    let deadline = Instant::now().checked_add(Duration::from_nanos(t));
+    let deadline = deadline_in(t);
     match wait(deadline) {
         Err(e)
             if e.kind() == io::ErrorKind::TimedOut
