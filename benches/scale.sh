@@ -45,18 +45,19 @@ function sort(a, n,   i, j, t) { for (i = 2; i <= n; i++) { t = a[i]; for (j = i
     if ($1 > nrun) nrun = $1
 }
 END {
+    # green over each floor, per run; the median is printed.
+    for (r = 1; r <= nrun; r++) {
+        s1[r] = val["green", r] / val["floor_stacks", r]
+        s2[r] = val["green", r] / val["floor_contig", r]
+    }
+    sort(s1, nrun); sort(s2, nrun)
+    m = int((nrun + 1) / 2)
     printf "%-14s %8s %8s %8s %10s %16s %16s\n", "figure", "min", "median", "max", "KiB each", "green/stacks", "green/contig"
     for (k = 1; k <= nid; k++) {
-        id = order[k]; n = 0; a = 0; b = 0
-        for (r = 1; r <= nrun; r++) {
-            xs[++n] = val[id, r]
-            ra[++a] = val["green", r] / val[id, r]
-        }
-        sort(xs, n); sort(ra, a)
-        for (r = 1; r <= nrun; r++) { s1[r] = val["green", r] / val["floor_stacks", r]; s2[r] = val["green", r] / val["floor_contig", r] }
-        sort(s1, nrun); sort(s2, nrun)
-        m = int((nrun + 1) / 2)
-        printf "%-14s %8.3f %8.3f %8.3f %10s %16s %16s\n", id, xs[1], xs[m], xs[n], kib[id], \
+        id = order[k]
+        for (r = 1; r <= nrun; r++) xs[r] = val[id, r]
+        sort(xs, nrun)
+        printf "%-14s %8.3f %8.3f %8.3f %10s %16s %16s\n", id, xs[1], xs[m], xs[nrun], kib[id], \
             (id == "green" ? sprintf("%.2fx", s1[m]) : ""), (id == "green" ? sprintf("%.2fx", s2[m]) : "")
     }
 }' "$results"
